@@ -31,10 +31,15 @@ export interface SecretStore {
 /**
  * The data every store's conformance run is seeded with, in the store's own shape
  * (a JSON file, env vars with a prefix, Kubernetes Secrets, Vault KV entries).
- * `db-creds` has two keys; every other secret has one key named like the secret.
+ * Single-key secrets have one key named like the secret, so stores without
+ * multiple keys per secret (env) hold them too; `db-creds` is seeded only into stores
+ * whose features() say multipleKeyValuesPerSecret.
  */
-export const CONFORMANCE_SECRETS: Readonly<Record<string, SecretData>> = Object.freeze({
-  'redis': { 'redis-password': 'c0nformance-redis-pw' },
-  'db-creds': { username: 'app', password: 'c0nformance-db-pw' },
+export const CONFORMANCE_SINGLE_KEY_SECRETS: Readonly<Record<string, SecretData>> = Object.freeze({
+  'redis-password': { 'redis-password': 'c0nformance-redis-pw' },
   'api-key': { 'api-key': 'c0nformance-api-key' },
+});
+
+export const CONFORMANCE_MULTI_KEY_SECRETS: Readonly<Record<string, SecretData>> = Object.freeze({
+  'db-creds': { username: 'app', password: 'c0nformance-db-pw' },
 });

@@ -1,0 +1,316 @@
+// `npm run bench`: Warden's signing throughput and latency over real gRPC/TLS, side by side
+// with the crypto limit (`openssl speed ecdsap256`) and, when installed, Go's `cfssl serve`
+// under the same load generator. Writes bench-results/bench-<time>.json and prints a table.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateKeyAndCsr, type WorkloadKeyType } from '../src/issuer/sidecar/workload-csr.js';
+import { createCaller } from './callers.js';
+import type { LoadJob, LoadReport, LoadTarget } from './load-protocol.js';
+import { cpuSeconds, peakRssMb } from './proc-stats.js';
+import {
+  REPO_ROOT,
+  hasCommand,
+  initWarden,
+  opensslSpeed,
+  startCfssl,
+  startWarden,
+  type RunningServer,
+} from './targets.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5000' },
+    warmup: { type: 'string', default: '1000' },
+    levels: { type: 'string', default: '1,16,64,256' },
+    workers: { type: 'string', default: String(os.availableParallelism()) },
+    clients: { type: 'string', default: '2' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const durationMs = opts.quick ? 1500 : Number(opts.duration);
+const warmupMs = opts.quick ? 300 : Number(opts.warmup);
+const levels = opts.levels.split(',').map(Number);
+const workers = Number(opts.workers);
+const clientProcesses = Number(opts.clients);
+
+interface LevelResult {
+  target: 'warden' | 'cfssl';
+  keyType: WorkloadKeyType;
+  inFlight: number;
+  certsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+  firstError: string | null;
+  serverCpuSeconds: number;
+  certsPerCpuSecond: number;
+  reusedCsrs: boolean;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function makeCsrs(type: WorkloadKeyType, count: number): string[] {
+  return Array.from({ length: count }, () => generateKeyAndCsr(type).csrPem);
+}
+
+function runClient(job: LoadJob): { child: ChildProcess; done: Promise<LoadReport> } {
+  const child = fork(path.join(REPO_ROOT, 'dist/bench/load-client.js'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const done = new Promise<LoadReport>((resolve, reject) => {
+    child.once('message', (report: LoadReport) => resolve(report));
+    child.once('exit', (code) =>
+      code === 0 ? undefined : reject(new Error(`load client exited with ${code}`)),
+    );
+  });
+  child.send(job);
+  return { child, done };
+}
+
+async function drive(
+  server: RunningServer,
+  target: LoadTarget,
+  csrs: string[],
+  inFlight: number,
+  pauseMs = 0,
+): Promise<Omit<LevelResult, 'target' | 'keyType'>> {
+  const n = inFlight >= clientProcesses ? clientProcesses : 1;
+  const slice = Math.floor(csrs.length / n);
+  const jobs = Array.from({ length: n }, (_, i) =>
+    runClient({
+      target,
+      csrs: csrs.slice(i * slice, (i + 1) * slice),
+      concurrency: Math.ceil(inFlight / n),
+      warmupMs,
+      durationMs,
+      pauseMs,
+    }),
+  );
+  const pid = server.process.pid as number;
+  let cpuStart = 0;
+  let cpuEnd = 0;
+  await new Promise((r) => setTimeout(r, warmupMs));
+  cpuStart = cpuSeconds(pid);
+  await new Promise((r) => setTimeout(r, durationMs));
+  cpuEnd = cpuSeconds(pid);
+  const reports = await Promise.all(jobs.map((j) => j.done));
+  const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  const ok = reports.reduce((s, r) => s + r.ok, 0);
+  const serverCpuSeconds = cpuEnd - cpuStart;
+  return {
+    inFlight,
+    certsPerSec: ok / (durationMs / 1000),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: latencies.length ? (latencies[latencies.length - 1] as number) : NaN,
+    errors: reports.reduce((s, r) => s + r.errors, 0),
+    firstError: reports.find((r) => r.firstError)?.firstError ?? null,
+    serverCpuSeconds,
+    certsPerCpuSecond: serverCpuSeconds > 0 ? ok / serverCpuSeconds : NaN,
+    reusedCsrs: reports.some((r) => r.reusedCsrs),
+  };
+}
+
+/** Spawn → first certificate, with existing credentials, polled every 5 ms from this process. */
+async function coldStart(dir: string): Promise<number> {
+  const server = await startWarden(dir, workers);
+  const call = createCaller(
+    { kind: 'warden', address: server.address, caPem: server.caPem, serverName: 'localhost' },
+    1,
+  );
+  const [csr] = makeCsrs('ecdsa-p256', 1);
+  let firstOk = NaN;
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline) {
+    try {
+      await call(csr as string);
+      firstOk = performance.now();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  await server.stop();
+  return firstOk - server.spawnedAt;
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+async function main(): Promise<void> {
+  const results: LevelResult[] = [];
+  const work = mkdtempSync(path.join(os.tmpdir(), 'warden-bench-'));
+  try {
+    process.stderr.write('openssl speed ecdsap256 ...\n');
+    const speed = opensslSpeed(opts.quick ? 1 : 3);
+    const cryptoLimitPerCore = 1 / (1 / speed.signPerSec + 1 / speed.verifyPerSec);
+
+    process.stderr.write('generating CSRs ...\n');
+    const pools: Record<WorkloadKeyType, string[]> = {
+      'ecdsa-p256': makeCsrs('ecdsa-p256', opts.quick ? 8000 : 40000),
+      'ecdsa-p384': makeCsrs('ecdsa-p384', opts.quick ? 2000 : 10000),
+      ed25519: makeCsrs('ed25519', opts.quick ? 2000 : 20000),
+      'rsa-2048': makeCsrs('rsa-2048', opts.quick ? 50 : 300),
+    };
+
+    const creds = path.join(work, 'warden');
+    initWarden(creds);
+    process.stderr.write('cold start ...\n');
+    const coldStarts = [
+      await coldStart(creds),
+      await coldStart(creds),
+      await coldStart(creds),
+    ].sort((a, b) => a - b);
+
+    const warden = await startWarden(creds, workers);
+    const wardenTarget: LoadTarget = {
+      kind: 'warden',
+      address: warden.address,
+      caPem: warden.caPem,
+      serverName: 'localhost',
+    };
+    await drive(warden, wardenTarget, pools['ecdsa-p256'].slice(0, 200), 1).catch(() => undefined); // connect + JIT
+    process.stderr.write('idle latency ...\n');
+    const idle = await drive(warden, wardenTarget, pools['ecdsa-p256'], 1, 20);
+    for (const inFlight of levels) {
+      process.stderr.write(`warden P-256 at ${inFlight} in flight ...\n`);
+      results.push({
+        target: 'warden',
+        keyType: 'ecdsa-p256',
+        ...(await drive(warden, wardenTarget, pools['ecdsa-p256'], inFlight)),
+      });
+    }
+    for (const keyType of ['ecdsa-p384', 'ed25519', 'rsa-2048'] as const) {
+      process.stderr.write(`warden ${keyType} at 64 in flight ...\n`);
+      results.push({
+        target: 'warden',
+        keyType,
+        ...(await drive(warden, wardenTarget, pools[keyType], 64)),
+      });
+    }
+    const wardenPeakRss = peakRssMb(warden.process.pid as number);
+    await warden.stop();
+
+    let cfsslAvailable = hasCommand('cfssl');
+    if (cfsslAvailable) {
+      const cfssl = await startCfssl(path.join(work, 'cfssl'));
+      const cfsslTarget: LoadTarget = { kind: 'cfssl', url: cfssl.url };
+      const probe = await drive(cfssl, cfsslTarget, pools['ecdsa-p256'].slice(0, 50), 1).catch(
+        () => null,
+      );
+      if (!probe || probe.errors > 0) {
+        process.stderr.write(`cfssl baseline unusable: ${probe?.firstError ?? 'no answer'}\n`);
+        cfsslAvailable = false;
+      } else {
+        for (const inFlight of levels) {
+          process.stderr.write(`cfssl P-256 at ${inFlight} in flight ...\n`);
+          results.push({
+            target: 'cfssl',
+            keyType: 'ecdsa-p256',
+            ...(await drive(cfssl, cfsslTarget, pools['ecdsa-p256'], inFlight)),
+          });
+        }
+      }
+      await cfssl.stop();
+    }
+
+    const at = (target: string, inFlight: number): LevelResult | undefined =>
+      results.find(
+        (r) => r.target === target && r.keyType === 'ecdsa-p256' && r.inFlight === inFlight,
+      );
+    const w64 = at('warden', 64);
+    const c64 = at('cfssl', 64);
+    const summary = {
+      machine: {
+        cpus: os.availableParallelism(),
+        node: process.version,
+        workers,
+        clientProcesses,
+        durationMs,
+        warmupMs,
+      },
+      opensslSpeed: { ...speed, certLimitPerCore: cryptoLimitPerCore },
+      coldStartMs: coldStarts,
+      idleLatencyMs: { p50: idle.p50Ms, p99: idle.p99Ms },
+      wardenPeakRssMb: wardenPeakRss,
+      ratios: {
+        throughputVsCfsslAt64: w64 && c64 ? w64.certsPerSec / c64.certsPerSec : null,
+        perCpuSecondVsCfsslAt64: w64 && c64 ? w64.certsPerCpuSecond / c64.certsPerCpuSecond : null,
+        perCpuSecondVsCryptoLimit: w64 ? w64.certsPerCpuSecond / cryptoLimitPerCore : null,
+      },
+      results,
+    };
+    mkdirSync(path.join(REPO_ROOT, 'bench-results'), { recursive: true });
+    const file = path.join(
+      REPO_ROOT,
+      'bench-results',
+      `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+    );
+    writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
+
+    const rows = results.map((r) => [
+      r.target,
+      r.keyType,
+      String(r.inFlight),
+      fmt(r.certsPerSec),
+      fmt(r.p50Ms, 1),
+      fmt(r.p99Ms, 1),
+      fmt(r.maxMs, 1),
+      String(r.errors),
+      fmt(
+        r.serverCpuSeconds > 0
+          ? (r.serverCpuSeconds * 1000) / (r.certsPerSec * (durationMs / 1000))
+          : NaN,
+        3,
+      ),
+      fmt(r.certsPerCpuSecond),
+    ]);
+    const header = [
+      'target',
+      'key',
+      'in-flight',
+      'certs/s',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'errors',
+      'CPU-s/1k',
+      'certs/CPU-s',
+    ];
+    const widths = header.map((h, i) =>
+      Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
+    );
+    const line = (cells: string[]): string =>
+      cells.map((c, i) => c.padStart(widths[i] as number)).join('  ');
+    const out = [
+      `openssl speed ecdsap256 (1 core): ${fmt(speed.signPerSec)} sign/s, ${fmt(speed.verifyPerSec)} verify/s -> limit ${fmt(cryptoLimitPerCore)} certs/s per core`,
+      `cold start to first certificate: ${coldStarts.map((c) => fmt(c)).join(' / ')} ms; idle SignCertificate p50 ${fmt(idle.p50Ms, 2)} ms; Warden peak RSS ${fmt(wardenPeakRss, 1)} MB (workers=${workers})`,
+      '',
+      line(header),
+      ...rows.map(line),
+      '',
+      cfsslAvailable
+        ? `at 64 in flight: Warden/cfssl throughput ${fmt(summary.ratios.throughputVsCfsslAt64 ?? NaN, 2)}x, per CPU-second ${fmt(summary.ratios.perCpuSecondVsCfsslAt64 ?? NaN, 2)}x; Warden per CPU-second = ${fmt((summary.ratios.perCpuSecondVsCryptoLimit ?? NaN) * 100)}% of the crypto limit`
+        : 'cfssl not installed (apt-get install golang-cfssl): no Go baseline in this run',
+      `results: ${path.relative(process.cwd(), file)}`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});

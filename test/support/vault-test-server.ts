@@ -294,6 +294,13 @@ export class VaultTestServer {
     return record.expiresAt === undefined ? 0 : Math.max(0, Math.floor((record.expiresAt - this.#now().getTime()) / 1000));
   }
 
+  tokenState(token: string): 'valid' | 'revoked' | 'expired' | 'unknown' {
+    const record = this.#tokens.get(token);
+    if (!record) return 'unknown';
+    if (record.revoked) return 'revoked';
+    return record.expiresAt !== undefined && this.#now().getTime() >= record.expiresAt ? 'expired' : 'valid';
+  }
+
   /** Every token id the server has issued (to grep logs for them). */
   issuedTokens(): string[] {
     return [...this.#tokens.keys()];
@@ -343,6 +350,11 @@ export class VaultTestServer {
       return;
     }
     roles.set(options.roleId, { ...this.#grant(options), secretIds: new Set([options.secretId]) });
+  }
+
+  /** Invalidates one AppRole secret ID (as `secret-id/destroy` would). */
+  destroyAppRoleSecretId(roleId: string, secretId: string, mount = 'approle', namespace = ''): void {
+    this.#ns(namespace).approle.get(mount)?.get(roleId)?.secretIds.delete(secretId);
   }
 
   seal(): void {

@@ -175,7 +175,7 @@ export async function parseVaultMetadata(
   switch (methodText) {
     case 'token': {
       const strays = [...set(KUBERNETES_FIELDS), ...set(APPROLE_FIELDS)];
-      if (strays.length > 0) problems.push(`${strays.join(', ')} need vaultAuthMethod kubernetes or approle, not token`);
+      if (strays.length > 0) problems.push(`${strays.join(', ')} only apply with vaultAuthMethod kubernetes or approle, not token`);
       const token = credential('vaultToken');
       const tokenFile = get('vaultTokenMountPath');
       if (get('vaultToken') !== undefined && tokenFile !== undefined) {

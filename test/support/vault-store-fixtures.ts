@@ -8,7 +8,10 @@ import {
   CONFORMANCE_SINGLE_KEY_SECRETS,
   type SecretStore,
 } from '../../src/secrets/secret-store.js';
-import { createVaultSecretStore, type VaultSecretStoreContext } from '../../src/secrets/stores/vault/vault-secret-store.js';
+import {
+  createVaultSecretStore,
+  type VaultSecretStoreContext,
+} from '../../src/secrets/stores/vault/vault-secret-store.js';
 import type { VaultTimers } from '../../src/secrets/stores/vault/vault-token-session.js';
 import type { ManualClock } from '../../src/shared/clock.js';
 import type { VaultTestServer } from './vault-test-server.js';
@@ -20,16 +23,28 @@ export function seedConformanceSecrets(
 ): void {
   const mount = options.mount ?? 'secret';
   const prefix = options.prefix ?? 'dapr';
-  const all = { ...CONFORMANCE_SINGLE_KEY_SECRETS, ...(options.multiKey === false ? {} : CONFORMANCE_MULTI_KEY_SECRETS) };
+  const all = {
+    ...CONFORMANCE_SINGLE_KEY_SECRETS,
+    ...(options.multiKey === false ? {} : CONFORMANCE_MULTI_KEY_SECRETS),
+  };
   for (const [name, data] of Object.entries(all)) {
-    server.setKv(mount, prefix === '' ? name : `${prefix}/${name}`, { ...data }, options.namespace ?? '');
+    server.setKv(
+      mount,
+      prefix === '' ? name : `${prefix}/${name}`,
+      { ...data },
+      options.namespace ?? '',
+    );
   }
 }
 
 /** A pino logger writing JSON lines into memory, so tests can grep what was logged. */
 export function createCapturedLogger(): { logger: Logger; lines: string[]; text(): string } {
   const lines: string[] = [];
-  const logger = createLogger({ level: 'debug', json: false, destination: { write: (msg: string) => void lines.push(msg) } });
+  const logger = createLogger({
+    level: 'debug',
+    json: false,
+    destination: { write: (msg: string) => void lines.push(msg) },
+  });
   return { logger, lines, text: () => lines.join('') };
 }
 
@@ -41,7 +56,12 @@ export async function makeTempDir(label: string): Promise<string> {
 export function testContext(
   logger: Logger,
   clock: Clock,
-  extra: { timers?: VaultTimers; sleep?: (ms: number) => Promise<void>; maxAttempts?: number; maxResponseBytes?: number } = {},
+  extra: {
+    timers?: VaultTimers;
+    sleep?: (ms: number) => Promise<void>;
+    maxAttempts?: number;
+    maxResponseBytes?: number;
+  } = {},
 ): VaultSecretStoreContext {
   return {
     logger,
@@ -49,14 +69,22 @@ export function testContext(
     ...(extra.timers === undefined ? {} : { timers: extra.timers }),
     transport: {
       timeoutMs: 5000,
-      retry: { maxAttempts: extra.maxAttempts ?? 4, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 10_000 },
+      retry: {
+        maxAttempts: extra.maxAttempts ?? 4,
+        baseDelayMs: 5,
+        maxDelayMs: 20,
+        maxRetryAfterMs: 10_000,
+      },
       ...(extra.sleep === undefined ? {} : { sleep: extra.sleep }),
       ...(extra.maxResponseBytes === undefined ? {} : { maxResponseBytes: extra.maxResponseBytes }),
     },
   };
 }
 
-export async function createStore(metadata: Record<string, string>, context: VaultSecretStoreContext): Promise<SecretStore> {
+export async function createStore(
+  metadata: Record<string, string>,
+  context: VaultSecretStoreContext,
+): Promise<SecretStore> {
   return createVaultSecretStore(metadata, context);
 }
 
@@ -93,7 +121,9 @@ export class ManualTimers implements VaultTimers {
   advance(ms: number): void {
     const target = this.#clock.now().getTime() + ms;
     for (;;) {
-      const due = [...this.#pending.entries()].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0];
+      const due = [...this.#pending.entries()]
+        .filter(([, t]) => t.at <= target)
+        .sort((a, b) => a[1].at - b[1].at)[0];
       if (due === undefined) break;
       this.#pending.delete(due[0]);
       this.#clock.set(Math.max(this.#clock.now().getTime(), due[1].at));
@@ -112,11 +142,16 @@ export async function eventually(condition: () => boolean, what: string): Promis
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function rejectionOf(promise: Promise<unknown>): Promise<{ code: string; message: string; error: unknown }> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; error: unknown }> {
   try {
     await promise;
   } catch (err) {
-    const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'no-code';
+    const code =
+      typeof err === 'object' && err !== null && 'code' in err
+        ? String((err as { code: unknown }).code)
+        : 'no-code';
     return { code, message: err instanceof Error ? err.message : String(err), error: err };
   }
   return { code: 'resolved', message: '', error: undefined };

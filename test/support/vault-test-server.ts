@@ -117,7 +117,7 @@ interface NamespaceState {
 }
 
 interface Fault {
-  readonly status: number; // 0 = drop the connection without answering
+  readonly status: number; // 0 = drop the connection without answering; -1 = never answer
   remaining: number;
   readonly retryAfterSeconds: number | undefined;
   readonly pathContains: string | undefined;
@@ -133,8 +133,14 @@ interface HandlerInput {
 }
 
 type HandlerOutput =
-  | { readonly kind: 'reply'; readonly status: number; readonly body?: unknown; readonly headers?: Record<string, string> }
-  | { readonly kind: 'drop' };
+  | {
+      readonly kind: 'reply';
+      readonly status: number;
+      readonly body?: unknown;
+      readonly headers?: Record<string, string>;
+    }
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'stall' };
 
 export interface VaultTestServerOptions {
   /** HTTPS with a fresh CA (default) or plain HTTP. */
@@ -202,14 +208,25 @@ export class VaultTestServer {
   #healthMode: 'active' | 'standby' | 'uninitialized' = 'active';
   #rateLimitRetryAfter: number | undefined;
 
-  private constructor(server: http.Server, url: string, caPem: string, clock: Clock, maxRequestBytes: number) {
+  private constructor(
+    server: http.Server,
+    url: string,
+    caPem: string,
+    clock: Clock,
+    maxRequestBytes: number,
+  ) {
     this.#server = server;
     this.url = url;
     this.caPem = caPem;
     this.#clock = clock;
     this.#maxRequestBytes = maxRequestBytes;
     this.mountKv('secret', 2);
-    this.rootToken = this.addToken({ ttlSeconds: 0, renewable: false, policies: ['root'], displayName: 'root' });
+    this.rootToken = this.addToken({
+      ttlSeconds: 0,
+      renewable: false,
+      policies: ['root'],
+      displayName: 'root',
+    });
   }
 
   static async start(options: VaultTestServerOptions = {}): Promise<VaultTestServer> {
@@ -246,7 +263,11 @@ export class VaultTestServer {
 
   /** Mounts a KV engine at `path` (e.g. `secret`, `kv/team`) in a namespace. */
   mountKv(path: string, version: KvVersion, namespace = ''): void {
-    this.#ns(namespace).mounts.set(path.replace(/^\/+|\/+$/g, ''), { version, v1: new Map(), v2: new Map() });
+    this.#ns(namespace).mounts.set(path.replace(/^\/+|\/+$/g, ''), {
+      version,
+      v1: new Map(),
+      v2: new Map(),
+    });
   }
 
   /** Writes a KV entry; for KV v2 it adds a version and returns its number (1 for KV v1). */
@@ -291,14 +312,18 @@ export class VaultTestServer {
   tokenTtl(token: string): number | undefined {
     const record = this.#tokens.get(token);
     if (!record) return undefined;
-    return record.expiresAt === undefined ? 0 : Math.max(0, Math.floor((record.expiresAt - this.#now().getTime()) / 1000));
+    return record.expiresAt === undefined
+      ? 0
+      : Math.max(0, Math.floor((record.expiresAt - this.#now().getTime()) / 1000));
   }
 
   tokenState(token: string): 'valid' | 'revoked' | 'expired' | 'unknown' {
     const record = this.#tokens.get(token);
     if (!record) return 'unknown';
     if (record.revoked) return 'revoked';
-    return record.expiresAt !== undefined && this.#now().getTime() >= record.expiresAt ? 'expired' : 'valid';
+    return record.expiresAt !== undefined && this.#now().getTime() >= record.expiresAt
+      ? 'expired'
+      : 'valid';
   }
 
   /** Every token id the server has issued (to grep logs for them). */
@@ -343,7 +368,10 @@ export class VaultTestServer {
     renewable?: boolean;
     deny?: readonly string[];
   }): void {
-    const roles = this.#authTable(this.#ns(options.namespace ?? '').approle, options.mount ?? 'approle');
+    const roles = this.#authTable(
+      this.#ns(options.namespace ?? '').approle,
+      options.mount ?? 'approle',
+    );
     const existing = roles.get(options.roleId);
     if (existing) {
       existing.secretIds.add(options.secretId);
@@ -353,7 +381,12 @@ export class VaultTestServer {
   }
 
   /** Invalidates one AppRole secret ID (as `secret-id/destroy` would). */
-  destroyAppRoleSecretId(roleId: string, secretId: string, mount = 'approle', namespace = ''): void {
+  destroyAppRoleSecretId(
+    roleId: string,
+    secretId: string,
+    mount = 'approle',
+    namespace = '',
+  ): void {
     this.#ns(namespace).approle.get(mount)?.get(roleId)?.secretIds.delete(secretId);
   }
 
@@ -376,9 +409,14 @@ export class VaultTestServer {
 
   /**
    * The next `count` requests (whose API path contains `pathContains`, if given) answer
-   * `status` with Vault's error body — or, with status 0, lose their connection unanswered.
+   * `status` with Vault's error body — or, with status 0, lose their connection unanswered,
+   * or, with status -1, are never answered at all (until close()).
    */
-  failNext(status: number, count = 1, options: { retryAfterSeconds?: number; pathContains?: string; errors?: string[] } = {}): void {
+  failNext(
+    status: number,
+    count = 1,
+    options: { retryAfterSeconds?: number; pathContains?: string; errors?: string[] } = {},
+  ): void {
     this.#faults.push({
       status,
       remaining: count,
@@ -390,7 +428,9 @@ export class VaultTestServer {
 
   /** Logged requests whose API path contains `fragment` (all when omitted). */
   requests(fragment?: string): VaultRequestRecord[] {
-    return fragment === undefined ? [...this.requestLog] : this.requestLog.filter((r) => r.apiPath.includes(fragment));
+    return fragment === undefined
+      ? [...this.requestLog]
+      : this.requestLog.filter((r) => r.apiPath.includes(fragment));
   }
 
   clearLog(): void {
@@ -423,7 +463,8 @@ export class VaultTestServer {
       });
       req.on('end', () => {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+        for (const [k, v] of Object.entries(req.headers))
+          if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
         const input: HandlerInput = {
           method: req.method ?? 'GET',
           url: req.url ?? '/',
@@ -438,6 +479,7 @@ export class VaultTestServer {
           req.socket.destroy();
           return;
         }
+        if (output.kind === 'stall') return;
         const payload = output.body === undefined ? '' : JSON.stringify(output.body);
         res.writeHead(output.status, {
           'cache-control': 'no-store',
@@ -449,39 +491,45 @@ export class VaultTestServer {
       });
     });
     // Node's HTTP parser rejects the LIST verb; answer it by hand on the raw socket.
-    this.#server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
-      const raw = err.rawPacket?.toString('latin1') ?? '';
-      if (err.code === 'HPE_INVALID_METHOD' && raw.startsWith('LIST ')) {
-        const [head = ''] = raw.split('\r\n\r\n');
-        const [requestLine = '', ...headerLines] = head.split('\r\n');
-        const headers: Record<string, string> = {};
-        for (const line of headerLines) {
-          const colon = line.indexOf(':');
-          if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        const output = this.#handle({
-          method: 'LIST',
-          url: requestLine.split(' ')[1] ?? '/',
-          headers,
-          body: Buffer.alloc(0),
-          servername: (socket as TLSSocket).servername || undefined,
-        });
-        if (output.kind === 'drop') {
-          socket.destroy();
+    this.#server.on(
+      'clientError',
+      (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+        const raw = err.rawPacket?.toString('latin1') ?? '';
+        if (err.code === 'HPE_INVALID_METHOD' && raw.startsWith('LIST ')) {
+          const [head = ''] = raw.split('\r\n\r\n');
+          const [requestLine = '', ...headerLines] = head.split('\r\n');
+          const headers: Record<string, string> = {};
+          for (const line of headerLines) {
+            const colon = line.indexOf(':');
+            if (colon > 0)
+              headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+          }
+          const output = this.#handle({
+            method: 'LIST',
+            url: requestLine.split(' ')[1] ?? '/',
+            headers,
+            body: Buffer.alloc(0),
+            servername: (socket as TLSSocket).servername || undefined,
+          });
+          if (output.kind !== 'reply') {
+            socket.destroy();
+            return;
+          }
+          const payload = output.body === undefined ? '' : JSON.stringify(output.body);
+          const reason = http.STATUS_CODES[output.status] ?? 'Status';
+          const extra = Object.entries(output.headers ?? {})
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join('');
+          socket.end(
+            `HTTP/1.1 ${output.status} ${reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
+              `${extra}Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+          );
           return;
         }
-        const payload = output.body === undefined ? '' : JSON.stringify(output.body);
-        const reason = http.STATUS_CODES[output.status] ?? 'Status';
-        const extra = Object.entries(output.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-        socket.end(
-          `HTTP/1.1 ${output.status} ${reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n` +
-            `${extra}Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
-        );
-        return;
-      }
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+        else socket.destroy();
+      },
+    );
   }
 
   #now(): Date {
@@ -520,7 +568,13 @@ export class VaultTestServer {
     return table;
   }
 
-  #grant(options: { policies?: readonly string[]; ttlSeconds?: number; maxTtlSeconds?: number; renewable?: boolean; deny?: readonly string[] }): LoginGrant {
+  #grant(options: {
+    policies?: readonly string[];
+    ttlSeconds?: number;
+    maxTtlSeconds?: number;
+    renewable?: boolean;
+    deny?: readonly string[];
+  }): LoginGrant {
     return {
       policies: options.policies ?? ['default'],
       ttlSeconds: options.ttlSeconds ?? 3600,
@@ -542,7 +596,8 @@ export class VaultTestServer {
       createdAt: now,
       ttlSeconds,
       expiresAt: ttlSeconds > 0 ? now + ttlSeconds * 1000 : undefined,
-      maxExpiresAt: options.maxTtlSeconds === undefined ? undefined : now + options.maxTtlSeconds * 1000,
+      maxExpiresAt:
+        options.maxTtlSeconds === undefined ? undefined : now + options.maxTtlSeconds * 1000,
       renewable: options.renewable ?? ttlSeconds > 0,
       revoked: false,
       displayName: options.displayName ?? 'token',
@@ -562,13 +617,24 @@ export class VaultTestServer {
     }
     entry.currentVersion += 1;
     entry.updatedTime = now;
-    entry.versions.set(entry.currentVersion, { data: structuredClone(data), createdTime: now, deletionTime: '', destroyed: false });
+    entry.versions.set(entry.currentVersion, {
+      data: structuredClone(data),
+      createdTime: now,
+      deletionTime: '',
+      destroyed: false,
+    });
     return entry.currentVersion;
   }
 
   // ---------------------------------------------------------------- request handling
 
-  #envelope(fields: { data?: unknown; auth?: unknown; warnings?: string[] | null; leaseDuration?: number; mountType?: string }): Record<string, unknown> {
+  #envelope(fields: {
+    data?: unknown;
+    auth?: unknown;
+    warnings?: string[] | null;
+    leaseDuration?: number;
+    mountType?: string;
+  }): Record<string, unknown> {
     return {
       request_id: randomUUID(),
       lease_id: '',
@@ -587,7 +653,12 @@ export class VaultTestServer {
   }
 
   #reply(status: number, body?: unknown, headers?: Record<string, string>): HandlerOutput {
-    return { kind: 'reply', status, ...(body === undefined ? {} : { body }), ...(headers === undefined ? {} : { headers }) };
+    return {
+      kind: 'reply',
+      status,
+      ...(body === undefined ? {} : { body }),
+      ...(headers === undefined ? {} : { headers }),
+    };
   }
 
   #handle(input: HandlerInput): HandlerOutput {
@@ -614,20 +685,45 @@ export class VaultTestServer {
     };
     this.requestLog.push(record);
     const output = this.#route(input, url, apiPath, query, namespace);
-    record.status = output.kind === 'reply' ? output.status : 0;
+    record.status = output.kind === 'reply' ? output.status : output.kind === 'drop' ? 0 : -1;
     return output;
   }
 
-  #route(input: HandlerInput, url: URL, apiPath: string, query: Record<string, string>, namespace: string): HandlerOutput {
-    const fault = this.#faults.find((f) => f.remaining > 0 && (f.pathContains === undefined || apiPath.includes(f.pathContains)));
+  #route(
+    input: HandlerInput,
+    url: URL,
+    apiPath: string,
+    query: Record<string, string>,
+    namespace: string,
+  ): HandlerOutput {
+    const fault = this.#faults.find(
+      (f) => f.remaining > 0 && (f.pathContains === undefined || apiPath.includes(f.pathContains)),
+    );
     if (fault) {
       fault.remaining -= 1;
       if (fault.status === 0) return { kind: 'drop' };
-      const errors = fault.errors ?? (fault.status === 429 ? ['rate limit quota exceeded'] : fault.status === 503 ? ['Vault is sealed'] : ['internal error']);
-      return this.#reply(fault.status, { errors }, fault.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(fault.retryAfterSeconds) });
+      if (fault.status === -1) return { kind: 'stall' };
+      const errors =
+        fault.errors ??
+        (fault.status === 429
+          ? ['rate limit quota exceeded']
+          : fault.status === 503
+            ? ['Vault is sealed']
+            : ['internal error']);
+      return this.#reply(
+        fault.status,
+        { errors },
+        fault.retryAfterSeconds === undefined
+          ? undefined
+          : { 'retry-after': String(fault.retryAfterSeconds) },
+      );
     }
     if (this.#rateLimitRetryAfter !== undefined) {
-      return this.#reply(429, { errors: ['rate limit quota exceeded'] }, { 'retry-after': String(this.#rateLimitRetryAfter) });
+      return this.#reply(
+        429,
+        { errors: ['rate limit quota exceeded'] },
+        { 'retry-after': String(this.#rateLimitRetryAfter) },
+      );
     }
     if (!url.pathname.startsWith('/v1/')) return this.#error(404);
     if (apiPath === 'sys/health') return this.#health(query);
@@ -638,7 +734,8 @@ export class VaultTestServer {
     if (input.body.length > 0) {
       try {
         const parsed: unknown = JSON.parse(input.body.toString('utf8'));
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+          throw new Error('not an object');
         body = parsed as Record<string, unknown>;
       } catch (err) {
         return this.#error(400, [`failed to parse JSON input: ${(err as Error).message}`]);
@@ -647,10 +744,13 @@ export class VaultTestServer {
     const method = input.method === 'GET' && query.list === 'true' ? 'LIST' : input.method;
 
     const login = /^auth\/(.+)\/login$/.exec(apiPath);
-    if (login && (method === 'POST' || method === 'PUT')) return this.#login(login[1] as string, body, namespace);
+    if (login && (method === 'POST' || method === 'PUT'))
+      return this.#login(login[1] as string, body, namespace);
 
     // Everything else needs a token valid in this namespace.
-    const tokenId = input.headers['x-vault-token'] ?? /^Bearer\s+(.+)$/i.exec(input.headers.authorization ?? '')?.[1];
+    const tokenId =
+      input.headers['x-vault-token'] ??
+      /^Bearer\s+(.+)$/i.exec(input.headers.authorization ?? '')?.[1];
     const token = tokenId === undefined ? undefined : this.#tokens.get(tokenId);
     const now = this.#now().getTime();
     if (
@@ -661,9 +761,11 @@ export class VaultTestServer {
     ) {
       return this.#error(403, ['permission denied']);
     }
-    if (token.deny.some((pattern) => matchesPattern(pattern, apiPath))) return this.#error(403, ['permission denied']);
+    if (token.deny.some((pattern) => matchesPattern(pattern, apiPath)))
+      return this.#error(403, ['permission denied']);
 
-    if (apiPath.startsWith('auth/token/')) return this.#tokenSelf(apiPath.slice('auth/token/'.length), method, body, token);
+    if (apiPath.startsWith('auth/token/'))
+      return this.#tokenSelf(apiPath.slice('auth/token/'.length), method, body, token);
     return this.#kv(apiPath, method, body, query, namespace);
   }
 
@@ -680,11 +782,15 @@ export class VaultTestServer {
       cluster_name: 'vault-cluster-test',
       cluster_id: '00000000-0000-4000-8000-000000000000',
     };
-    const code = (name: string, fallback: number): number => (query[name] !== undefined && /^\d{3}$/.test(query[name] as string) ? Number(query[name]) : fallback);
+    const code = (name: string, fallback: number): number =>
+      query[name] !== undefined && /^\d{3}$/.test(query[name] as string)
+        ? Number(query[name])
+        : fallback;
     let status: number;
     if (this.#healthMode === 'uninitialized') status = code('uninitcode', 501);
     else if (this.#sealed) status = code('sealedcode', 503);
-    else if (this.#healthMode === 'standby') status = query.standbyok === 'true' ? code('activecode', 200) : code('standbycode', 429);
+    else if (this.#healthMode === 'standby')
+      status = query.standbyok === 'true' ? code('activecode', 200) : code('standbycode', 429);
     else status = code('activecode', 200);
     return this.#reply(status, body);
   }
@@ -713,7 +819,8 @@ export class VaultTestServer {
     let grant: LoginGrant | undefined;
     let meta: Record<string, string> = {};
     if (kubernetes) {
-      if (typeof body.role !== 'string' || body.role === '') return this.#error(400, ['missing role']);
+      if (typeof body.role !== 'string' || body.role === '')
+        return this.#error(400, ['missing role']);
       if (typeof body.jwt !== 'string' || body.jwt === '') return this.#error(400, ['missing jwt']);
       const role = kubernetes.get(body.role);
       if (!role) return this.#error(400, [`invalid role name "${body.role}"`]);
@@ -721,7 +828,8 @@ export class VaultTestServer {
       grant = role;
       meta = { role: body.role, service_account_name: 'app', service_account_namespace: 'default' };
     } else if (approle) {
-      if (typeof body.role_id !== 'string' || body.role_id === '') return this.#error(400, ['missing role_id']);
+      if (typeof body.role_id !== 'string' || body.role_id === '')
+        return this.#error(400, ['missing role_id']);
       const role = approle.get(body.role_id);
       if (!role || typeof body.secret_id !== 'string' || !role.secretIds.has(body.secret_id)) {
         return this.#error(400, ['invalid role or secret ID']);
@@ -729,7 +837,9 @@ export class VaultTestServer {
       grant = role;
       meta = { role_name: 'approle-role' };
     } else {
-      return this.#error(404, [`no handler for route "auth/${mount}/login". route entry not found.`]);
+      return this.#error(404, [
+        `no handler for route "auth/${mount}/login". route entry not found.`,
+      ]);
     }
     const token = this.#issueToken({
       namespace,
@@ -763,10 +873,17 @@ export class VaultTestServer {
   }
 
   #remaining(token: TokenRecord): number {
-    return token.expiresAt === undefined ? 0 : Math.max(0, Math.floor((token.expiresAt - this.#now().getTime()) / 1000));
+    return token.expiresAt === undefined
+      ? 0
+      : Math.max(0, Math.floor((token.expiresAt - this.#now().getTime()) / 1000));
   }
 
-  #tokenSelf(operation: string, method: string, body: Record<string, unknown>, token: TokenRecord): HandlerOutput {
+  #tokenSelf(
+    operation: string,
+    method: string,
+    body: Record<string, unknown>,
+    token: TokenRecord,
+  ): HandlerOutput {
     if (operation === 'lookup-self' && (method === 'GET' || method === 'POST')) {
       return this.#reply(
         200,
@@ -777,8 +894,12 @@ export class VaultTestServer {
             creation_ttl: token.ttlSeconds,
             display_name: token.displayName,
             entity_id: '',
-            expire_time: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
-            explicit_max_ttl: token.maxExpiresAt === undefined ? 0 : Math.floor((token.maxExpiresAt - token.createdAt) / 1000),
+            expire_time:
+              token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
+            explicit_max_ttl:
+              token.maxExpiresAt === undefined
+                ? 0
+                : Math.floor((token.maxExpiresAt - token.createdAt) / 1000),
             id: token.id,
             issue_time: new Date(token.createdAt).toISOString(),
             meta: token.meta,
@@ -794,18 +915,29 @@ export class VaultTestServer {
       );
     }
     if (operation === 'renew-self' && (method === 'POST' || method === 'PUT')) {
-      if (!token.renewable || token.expiresAt === undefined) return this.#error(400, ['token is not renewable']);
+      if (!token.renewable || token.expiresAt === undefined)
+        return this.#error(400, ['token is not renewable']);
       const increment = parseDurationSeconds(body.increment);
-      if (body.increment !== undefined && increment === undefined) return this.#error(400, ['invalid increment']);
+      if (body.increment !== undefined && increment === undefined)
+        return this.#error(400, ['invalid increment']);
       const now = this.#now().getTime();
-      let expiresAt = now + (increment !== undefined && increment > 0 ? increment : token.ttlSeconds) * 1000;
+      let expiresAt =
+        now + (increment !== undefined && increment > 0 ? increment : token.ttlSeconds) * 1000;
       const warnings: string[] = [];
       if (token.maxExpiresAt !== undefined && expiresAt > token.maxExpiresAt) {
         expiresAt = token.maxExpiresAt;
-        warnings.push('TTL of requested increment exceeded the effective max_ttl; TTL value is capped accordingly');
+        warnings.push(
+          'TTL of requested increment exceeded the effective max_ttl; TTL value is capped accordingly',
+        );
       }
       token.expiresAt = expiresAt;
-      return this.#reply(200, this.#envelope({ auth: this.#authBlock(token), warnings: warnings.length > 0 ? warnings : null }));
+      return this.#reply(
+        200,
+        this.#envelope({
+          auth: this.#authBlock(token),
+          warnings: warnings.length > 0 ? warnings : null,
+        }),
+      );
     }
     if (operation === 'revoke-self' && (method === 'POST' || method === 'PUT')) {
       token.revoked = true;
@@ -814,19 +946,31 @@ export class VaultTestServer {
     return this.#error(405, ['unsupported operation']);
   }
 
-  #kv(apiPath: string, method: string, body: Record<string, unknown>, query: Record<string, string>, namespace: string): HandlerOutput {
+  #kv(
+    apiPath: string,
+    method: string,
+    body: Record<string, unknown>,
+    query: Record<string, string>,
+    namespace: string,
+  ): HandlerOutput {
     const state = this.#ns(namespace);
     const normalised = apiPath.replace(/\/+$/, '');
     let mountPath: string | undefined;
     for (const candidate of state.mounts.keys()) {
-      if ((normalised === candidate || normalised.startsWith(`${candidate}/`)) && (mountPath === undefined || candidate.length > mountPath.length)) {
+      if (
+        (normalised === candidate || normalised.startsWith(`${candidate}/`)) &&
+        (mountPath === undefined || candidate.length > mountPath.length)
+      ) {
         mountPath = candidate;
       }
     }
-    if (mountPath === undefined) return this.#error(404, [`no handler for route "${apiPath}". route entry not found.`]);
+    if (mountPath === undefined)
+      return this.#error(404, [`no handler for route "${apiPath}". route entry not found.`]);
     const kv = state.mounts.get(mountPath) as KvMount;
     const rest = normalised.slice(mountPath.length).replace(/^\//, '');
-    return kv.version === 1 ? this.#kvV1(kv, rest, method, body) : this.#kvV2(kv, rest, method, body, query);
+    return kv.version === 1
+      ? this.#kvV1(kv, rest, method, body)
+      : this.#kvV2(kv, rest, method, body, query);
   }
 
   #kvV1(kv: KvMount, path: string, method: string, body: Record<string, unknown>): HandlerOutput {
@@ -834,11 +978,16 @@ export class VaultTestServer {
       case 'GET': {
         const data = kv.v1.get(path);
         if (!data) return this.#error(404);
-        return this.#reply(200, this.#envelope({ data, leaseDuration: KV_V1_LEASE_SECONDS, mountType: 'kv' }));
+        return this.#reply(
+          200,
+          this.#envelope({ data, leaseDuration: KV_V1_LEASE_SECONDS, mountType: 'kv' }),
+        );
       }
       case 'LIST': {
         const keys = listChildren(kv.v1.keys(), path);
-        return keys.length === 0 ? this.#error(404) : this.#reply(200, this.#envelope({ data: { keys }, mountType: 'kv' }));
+        return keys.length === 0
+          ? this.#error(404)
+          : this.#reply(200, this.#envelope({ data: { keys }, mountType: 'kv' }));
       }
       case 'POST':
       case 'PUT':
@@ -863,7 +1012,13 @@ export class VaultTestServer {
     };
   }
 
-  #kvV2(kv: KvMount, rest: string, method: string, body: Record<string, unknown>, query: Record<string, string>): HandlerOutput {
+  #kvV2(
+    kv: KvMount,
+    rest: string,
+    method: string,
+    body: Record<string, unknown>,
+    query: Record<string, string>,
+  ): HandlerOutput {
     const slash = rest.indexOf('/');
     const area = slash === -1 ? rest : rest.slice(0, slash);
     const path = slash === -1 ? '' : rest.slice(slash + 1);
@@ -875,9 +1030,12 @@ export class VaultTestServer {
       case 'delete':
       case 'undelete':
       case 'destroy': {
-        if (method !== 'POST' && method !== 'PUT') return this.#error(405, ['unsupported operation']);
+        if (method !== 'POST' && method !== 'PUT')
+          return this.#error(405, ['unsupported operation']);
         const entry = kv.v2.get(path);
-        const versions = Array.isArray(body.versions) ? body.versions.filter((n): n is number => Number.isInteger(n)) : [];
+        const versions = Array.isArray(body.versions)
+          ? body.versions.filter((n): n is number => Number.isInteger(n))
+          : [];
         if (versions.length === 0) return this.#error(400, ['no version number provided']);
         for (const n of versions) {
           const v = entry?.versions.get(n);
@@ -896,27 +1054,41 @@ export class VaultTestServer {
     }
   }
 
-  #kvV2Data(kv: KvMount, path: string, method: string, body: Record<string, unknown>, query: Record<string, string>): HandlerOutput {
+  #kvV2Data(
+    kv: KvMount,
+    path: string,
+    method: string,
+    body: Record<string, unknown>,
+    query: Record<string, string>,
+  ): HandlerOutput {
     switch (method) {
       case 'GET': {
         const entry = kv.v2.get(path);
         if (!entry) return this.#error(404);
         const requested = query.version === undefined ? 0 : Number(query.version);
-        if (!Number.isInteger(requested) || requested < 0) return this.#error(400, ['invalid version']);
+        if (!Number.isInteger(requested) || requested < 0)
+          return this.#error(400, ['invalid version']);
         const number = requested === 0 ? entry.currentVersion : requested;
         const v = entry.versions.get(number);
         if (!v) return this.#error(404);
         const metadata = this.#metadataOf(number, v);
         if (v.destroyed || v.deletionTime !== '') {
-          return this.#reply(404, this.#envelope({ data: { data: null, metadata }, mountType: 'kv' }));
+          return this.#reply(
+            404,
+            this.#envelope({ data: { data: null, metadata }, mountType: 'kv' }),
+          );
         }
-        return this.#reply(200, this.#envelope({ data: { data: v.data, metadata }, mountType: 'kv' }));
+        return this.#reply(
+          200,
+          this.#envelope({ data: { data: v.data, metadata }, mountType: 'kv' }),
+        );
       }
       case 'POST':
       case 'PUT': {
         if (path === '') return this.#error(405, ['unsupported operation']);
         const data = body.data;
-        if (typeof data !== 'object' || data === null || Array.isArray(data)) return this.#error(400, ['no data provided']);
+        if (typeof data !== 'object' || data === null || Array.isArray(data))
+          return this.#error(400, ['no data provided']);
         const options = (body.options ?? {}) as { cas?: unknown };
         const current = kv.v2.get(path)?.currentVersion ?? 0;
         if (options.cas !== undefined && options.cas !== current) {
@@ -924,7 +1096,10 @@ export class VaultTestServer {
         }
         const number = this.#writeV2(kv, path, data as Record<string, unknown>);
         const v = kv.v2.get(path)?.versions.get(number) as KvV2Version;
-        return this.#reply(200, this.#envelope({ data: this.#metadataOf(number, v), mountType: 'kv' }));
+        return this.#reply(
+          200,
+          this.#envelope({ data: this.#metadataOf(number, v), mountType: 'kv' }),
+        );
       }
       case 'DELETE': {
         const entry = kv.v2.get(path);
@@ -941,14 +1116,20 @@ export class VaultTestServer {
     switch (method) {
       case 'LIST': {
         const keys = listChildren(kv.v2.keys(), path);
-        return keys.length === 0 ? this.#error(404) : this.#reply(200, this.#envelope({ data: { keys }, mountType: 'kv' }));
+        return keys.length === 0
+          ? this.#error(404)
+          : this.#reply(200, this.#envelope({ data: { keys }, mountType: 'kv' }));
       }
       case 'GET': {
         const entry = kv.v2.get(path);
         if (!entry) return this.#error(404);
         const versions: Record<string, unknown> = {};
         for (const [n, v] of entry.versions) {
-          versions[String(n)] = { created_time: v.createdTime, deletion_time: v.deletionTime, destroyed: v.destroyed };
+          versions[String(n)] = {
+            created_time: v.createdTime,
+            deletion_time: v.deletionTime,
+            destroyed: v.destroyed,
+          };
         }
         return this.#reply(
           200,

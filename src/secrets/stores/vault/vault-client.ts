@@ -132,19 +132,22 @@ export function vaultErrorStrings(body: unknown): string[] {
  */
 export function summariseVaultErrors(body: unknown, sensitive: readonly string[] = []): string {
   const errors = vaultErrorStrings(body);
-  if (errors.length === 0) return typeof body === 'object' && body !== null ? 'no error detail' : 'non-JSON body';
+  if (errors.length === 0)
+    return typeof body === 'object' && body !== null ? 'no error detail' : 'non-JSON body';
   let text = errors.join('; ');
   for (const secret of sensitive) {
     if (secret.length >= 4) text = text.split(secret).join('[REDACTED]');
   }
   text = text.replace(TOKEN_SHAPE, '[REDACTED]');
-  // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
-export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
   const raw = Array.isArray(value) ? value[0] : value;
   if (raw === undefined || raw.trim() === '') return undefined;
   if (/^\d+$/.test(raw.trim())) return Number(raw.trim()) * 1000;
@@ -160,16 +163,31 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
  * never the token.
  */
 export function errorForReply(reply: VaultReply, request: VaultRequest): WardenError {
-  const summary = summariseVaultErrors(reply.body, request.token === undefined ? [] : [request.token]);
+  const summary = summariseVaultErrors(
+    reply.body,
+    request.token === undefined ? [] : [request.token],
+  );
   const details = { httpStatus: reply.status, attempts: reply.attempts };
   const where = describeVaultPath(request.path);
   switch (true) {
     case reply.status === 403:
-      return new WardenError('ERR_SECRET_PERMISSION_DENIED', `Vault denied access to ${request.subject} at ${where} (403: ${summary})`, { details });
+      return new WardenError(
+        'ERR_SECRET_PERMISSION_DENIED',
+        `Vault denied access to ${request.subject} at ${where} (403: ${summary})`,
+        { details },
+      );
     case reply.status === 404:
-      return new WardenError('ERR_SECRET_NOT_FOUND', `${request.subject} not found in Vault at ${where}`, { details });
+      return new WardenError(
+        'ERR_SECRET_NOT_FOUND',
+        `${request.subject} not found in Vault at ${where}`,
+        { details },
+      );
     case isSealedReply(reply):
-      return new WardenError('ERR_SECRET_STORE_UNAVAILABLE', `Vault is sealed; cannot read ${request.subject}`, { details });
+      return new WardenError(
+        'ERR_SECRET_STORE_UNAVAILABLE',
+        `Vault is sealed; cannot read ${request.subject}`,
+        { details },
+      );
     case reply.status === 429: {
       const retryAfterMs = parseRetryAfter(reply.headers['retry-after']);
       return new WardenError(
@@ -185,7 +203,11 @@ export function errorForReply(reply: VaultReply, request: VaultRequest): WardenE
         { details },
       );
     default:
-      return new WardenError('ERR_VAULT_API', `Vault answered ${reply.status} for ${request.subject} at ${where}: ${summary}`, { details });
+      return new WardenError(
+        'ERR_VAULT_API',
+        `Vault answered ${reply.status} for ${request.subject} at ${where}: ${summary}`,
+        { details },
+      );
   }
 }
 
@@ -251,9 +273,13 @@ export class VaultClient {
    * (network, TLS, timeout, oversize body).
    */
   async send(request: VaultRequest): Promise<VaultReply> {
-    if (this.#closed) throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault client is closed');
+    if (this.#closed)
+      throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault client is closed');
     let lastError: unknown;
-    const maxAttempts = Math.max(1, Math.min(this.#retry.maxAttempts, request.maxAttempts ?? this.#retry.maxAttempts));
+    const maxAttempts = Math.max(
+      1,
+      Math.min(this.#retry.maxAttempts, request.maxAttempts ?? this.#retry.maxAttempts),
+    );
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
       let reply: VaultReply | undefined;
       try {
@@ -286,12 +312,19 @@ export class VaultClient {
       if (last) break;
       const delay = this.#backoff(attempt);
       this.#logger.warn(
-        { path: describeVaultPath(request.path), error: (lastError as NodeJS.ErrnoException).code ?? String(lastError), attempt, delayMs: delay },
+        {
+          path: describeVaultPath(request.path),
+          error: (lastError as NodeJS.ErrnoException).code ?? String(lastError),
+          attempt,
+          delayMs: delay,
+        },
         'Vault request failed; will retry',
       );
       await this.#sleep(delay);
     }
-    const code = (lastError as NodeJS.ErrnoException | undefined)?.code ?? (lastError instanceof Error ? lastError.message : 'error');
+    const code =
+      (lastError as NodeJS.ErrnoException | undefined)?.code ??
+      (lastError instanceof Error ? lastError.message : 'error');
     throw new WardenError(
       'ERR_SECRET_STORE_UNAVAILABLE',
       `cannot reach Vault at ${this.origin} for ${request.subject} after ${maxAttempts} attempt(s) (${code})`,
@@ -320,7 +353,8 @@ export class VaultClient {
   #once(request: VaultRequest, attempt: number): Promise<VaultReply> {
     const query = new URLSearchParams(request.query ?? {}).toString();
     const path = `${this.#basePath}${encodeVaultPath(request.path, request.trailingSlash)}${query ? `?${query}` : ''}`;
-    const payload = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body), 'utf8');
+    const payload =
+      request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body), 'utf8');
     const headers: http.OutgoingHttpHeaders = {
       accept: 'application/json',
       'user-agent': 'warden-vault-client',
@@ -335,12 +369,25 @@ export class VaultClient {
     const hostname = this.#address.hostname.replace(/^\[(.*)\]$/, '$1');
     return new Promise<VaultReply>((resolve, reject) => {
       let settled = false;
-      let deadline: NodeJS.Timeout | undefined;
+      let timedOut = false;
+      const controller = new AbortController();
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.#timeoutMs);
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
         fn();
+      };
+      const onError = (err: Error): void => {
+        const reported = timedOut
+          ? Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), {
+              code: 'ETIMEDOUT',
+            })
+          : err;
+        finish(() => reject(reported));
       };
       const req = this.#transport.request(
         {
@@ -351,6 +398,7 @@ export class VaultClient {
           path,
           headers,
           agent: this.#agent,
+          signal: controller.signal,
           ...(this.#tls.serverName === undefined ? {} : { servername: this.#tls.serverName }),
         },
         (res) => {
@@ -373,7 +421,7 @@ export class VaultClient {
             }
             chunks.push(chunk);
           });
-          res.on('error', (err) => finish(() => reject(err)));
+          res.on('error', onError);
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             let body: unknown;
@@ -381,27 +429,30 @@ export class VaultClient {
               try {
                 body = JSON.parse(text);
               } catch {
-                body = text.length > 0 ? { nonJson: true } : undefined;
+                body = undefined; // a proxy's HTML error page, say: summarised as "non-JSON body"
                 if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) {
                   finish(() =>
-                    reject(new WardenError('ERR_VAULT_API', `Vault answered ${request.subject} with a body that is not JSON`)),
+                    reject(
+                      new WardenError(
+                        'ERR_VAULT_API',
+                        `Vault answered ${request.subject} with a body that is not JSON`,
+                      ),
+                    ),
                   );
                   return;
                 }
               }
             }
             const status = res.statusCode ?? 0;
-            this.#logger.debug({ method: request.method, path: describeVaultPath(request.path), status, attempt }, 'Vault request');
+            this.#logger.debug(
+              { method: request.method, path: describeVaultPath(request.path), status, attempt },
+              'Vault request',
+            );
             finish(() => resolve({ status, body, headers: res.headers, attempts: attempt }));
           });
         },
       );
-      deadline = setTimeout(() => {
-        const err = Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' });
-        req.destroy(err);
-        finish(() => reject(err));
-      }, this.#timeoutMs);
-      req.on('error', (err) => finish(() => reject(err)));
+      req.on('error', onError);
       if (payload !== undefined) req.write(payload);
       req.end();
     });

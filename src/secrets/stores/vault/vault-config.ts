@@ -11,7 +11,8 @@ import { loadCaCertificates, type VaultTlsSettings } from './vault-tls.js';
 export const VAULT_SECRET_STORE_TYPE = 'secretstores.hashicorp.vault';
 
 export const DEFAULT_VAULT_ADDRESS = 'https://127.0.0.1:8200';
-export const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+export const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH =
+  '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export type VaultAuthSettings =
   | { readonly method: 'token'; readonly source: 'inline'; readonly token: string }
@@ -70,12 +71,21 @@ const KNOWN_FIELDS = new Set([
   'vaultAppRoleMountPath',
 ]);
 
-const KUBERNETES_FIELDS = ['vaultKubernetesRole', 'vaultKubernetesMountPath', 'vaultServiceAccountTokenPath'] as const;
-const APPROLE_FIELDS = ['vaultAppRoleRoleId', 'vaultAppRoleSecretId', 'vaultAppRoleSecretIdPath', 'vaultAppRoleMountPath'] as const;
+const KUBERNETES_FIELDS = [
+  'vaultKubernetesRole',
+  'vaultKubernetesMountPath',
+  'vaultServiceAccountTokenPath',
+] as const;
+const APPROLE_FIELDS = [
+  'vaultAppRoleRoleId',
+  'vaultAppRoleSecretId',
+  'vaultAppRoleSecretIdPath',
+  'vaultAppRoleMountPath',
+] as const;
 const TOKEN_FIELDS = ['vaultToken', 'vaultTokenMountPath'] as const;
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-// eslint-disable-next-line no-control-regex
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]/;
 
 /** Go's strconv.ParseBool spellings, which Dapr's metadata decoder accepts. */
@@ -129,7 +139,9 @@ export async function parseVaultMetadata(
   const credential = (field: string): string | undefined => {
     const value = get(field);
     if (value !== undefined && (CONTROL_OR_SPACE.test(value) || value.length > 8192)) {
-      problems.push(`${field} must be a single line without spaces or control characters (at most 8192 characters)`);
+      problems.push(
+        `${field} must be a single line without spaces or control characters (at most 8192 characters)`,
+      );
       return undefined;
     }
     return value;
@@ -137,7 +149,10 @@ export async function parseVaultMetadata(
 
   const unknown = Object.keys(metadata).filter((k) => !KNOWN_FIELDS.has(k));
   if (unknown.length > 0) {
-    logger.warn({ fields: unknown }, 'ignoring metadata fields the Vault secret store does not know');
+    logger.warn(
+      { fields: unknown },
+      'ignoring metadata fields the Vault secret store does not know',
+    );
   }
 
   // Address
@@ -146,9 +161,12 @@ export async function parseVaultMetadata(
   if (addressText !== undefined) {
     try {
       const parsed = new URL(addressText);
-      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') problems.push('vaultAddr must use http:// or https://');
-      else if (parsed.username !== '' || parsed.password !== '') problems.push('vaultAddr must not carry credentials');
-      else if (parsed.search !== '' || parsed.hash !== '') problems.push('vaultAddr must not have a query or fragment');
+      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+        problems.push('vaultAddr must use http:// or https://');
+      else if (parsed.username !== '' || parsed.password !== '')
+        problems.push('vaultAddr must not carry credentials');
+      else if (parsed.search !== '' || parsed.hash !== '')
+        problems.push('vaultAddr must not have a query or fragment');
       else address = parsed;
     } catch {
       problems.push('vaultAddr is not a valid URL');
@@ -158,13 +176,19 @@ export async function parseVaultMetadata(
   // TLS
   const skipVerify = bool('skipVerify', false);
   const tlsServerName = get('tlsServerName');
-  if (tlsServerName !== undefined && !HOSTNAME.test(tlsServerName)) problems.push('tlsServerName is not a valid DNS name');
+  if (tlsServerName !== undefined && !HOSTNAME.test(tlsServerName))
+    problems.push('tlsServerName is not a valid DNS name');
   const caPem = get('caPem');
   const caPath = get('caPath');
   const caCert = get('caCert');
-  const caGiven = [caPem && 'caPem', caPath && 'caPath', caCert && 'caCert'].filter(Boolean) as string[];
+  const caGiven = [caPem && 'caPem', caPath && 'caPath', caCert && 'caCert'].filter(
+    Boolean,
+  ) as string[];
   if (caGiven.length > 1) {
-    logger.warn({ used: caGiven[0], ignored: caGiven.slice(1) }, 'several CA fields set; using Dapr precedence caPem > caPath > caCert');
+    logger.warn(
+      { used: caGiven[0], ignored: caGiven.slice(1) },
+      'several CA fields set; using Dapr precedence caPem > caPath > caCert',
+    );
   }
   const ca = skipVerify ? undefined : await loadCaCertificates({ caPem, caPath, caCert }, problems);
 
@@ -175,7 +199,10 @@ export async function parseVaultMetadata(
   switch (methodText) {
     case 'token': {
       const strays = [...set(KUBERNETES_FIELDS), ...set(APPROLE_FIELDS)];
-      if (strays.length > 0) problems.push(`${strays.join(', ')} only apply with vaultAuthMethod kubernetes or approle, not token`);
+      if (strays.length > 0)
+        problems.push(
+          `${strays.join(', ')} only apply with vaultAuthMethod kubernetes or approle, not token`,
+        );
       const token = credential('vaultToken');
       const tokenFile = get('vaultTokenMountPath');
       if (get('vaultToken') !== undefined && tokenFile !== undefined) {
@@ -191,20 +218,27 @@ export async function parseVaultMetadata(
     }
     case 'kubernetes': {
       const strays = [...set(TOKEN_FIELDS), ...set(APPROLE_FIELDS)];
-      if (strays.length > 0) problems.push(`${strays.join(', ')} must not be set with vaultAuthMethod kubernetes`);
+      if (strays.length > 0)
+        problems.push(`${strays.join(', ')} must not be set with vaultAuthMethod kubernetes`);
       const role = get('vaultKubernetesRole');
-      if (role === undefined) problems.push('vaultKubernetesRole is required with vaultAuthMethod kubernetes');
-      else if (CONTROL_OR_SPACE.test(role)) problems.push('vaultKubernetesRole must not contain spaces or control characters');
+      if (role === undefined)
+        problems.push('vaultKubernetesRole is required with vaultAuthMethod kubernetes');
+      else if (CONTROL_OR_SPACE.test(role))
+        problems.push('vaultKubernetesRole must not contain spaces or control characters');
       const mountPath = pathField('vaultKubernetesMountPath', 'kubernetes', false);
-      const serviceAccountTokenPath = get('vaultServiceAccountTokenPath') ?? DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH;
-      if (role !== undefined) auth = { method: 'kubernetes', role, mountPath, serviceAccountTokenPath };
+      const serviceAccountTokenPath =
+        get('vaultServiceAccountTokenPath') ?? DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH;
+      if (role !== undefined)
+        auth = { method: 'kubernetes', role, mountPath, serviceAccountTokenPath };
       break;
     }
     case 'approle': {
       const strays = [...set(TOKEN_FIELDS), ...set(KUBERNETES_FIELDS)];
-      if (strays.length > 0) problems.push(`${strays.join(', ')} must not be set with vaultAuthMethod approle`);
+      if (strays.length > 0)
+        problems.push(`${strays.join(', ')} must not be set with vaultAuthMethod approle`);
       const roleId = credential('vaultAppRoleRoleId');
-      if (get('vaultAppRoleRoleId') === undefined) problems.push('vaultAppRoleRoleId is required with vaultAuthMethod approle');
+      if (get('vaultAppRoleRoleId') === undefined)
+        problems.push('vaultAppRoleRoleId is required with vaultAuthMethod approle');
       const secretId = credential('vaultAppRoleSecretId');
       const secretIdPath = get('vaultAppRoleSecretIdPath');
       const secretIdGiven = get('vaultAppRoleSecretId') !== undefined;
@@ -217,7 +251,11 @@ export async function parseVaultMetadata(
         );
       }
       const mountPath = pathField('vaultAppRoleMountPath', 'approle', false);
-      if (roleId !== undefined && exactlyOne && (secretId !== undefined || secretIdPath !== undefined)) {
+      if (
+        roleId !== undefined &&
+        exactlyOne &&
+        (secretId !== undefined || secretIdPath !== undefined)
+      ) {
         auth = { method: 'approle', roleId, secretId, secretIdPath, mountPath };
       }
       break;
@@ -233,7 +271,8 @@ export async function parseVaultMetadata(
   const versionText = get('vaultKVVersion') ?? '2';
   if (versionText !== '1' && versionText !== '2') problems.push('vaultKVVersion must be 1 or 2');
   const valueType = get('vaultValueType') ?? 'map';
-  if (valueType !== 'map' && valueType !== 'text') problems.push('vaultValueType must be map or text');
+  if (valueType !== 'map' && valueType !== 'text')
+    problems.push('vaultValueType must be map or text');
   const namespaceText = get('vaultNamespace');
   let namespace: string | undefined;
   if (namespaceText !== undefined) {
@@ -251,15 +290,25 @@ export async function parseVaultMetadata(
   }
 
   if (skipVerify && address.protocol === 'https:') {
-    logger.warn({ vaultAddr: address.origin }, 'skipVerify is true: the Vault server certificate is NOT verified');
+    logger.warn(
+      { vaultAddr: address.origin },
+      'skipVerify is true: the Vault server certificate is NOT verified',
+    );
   }
   if (address.protocol === 'http:' && !isLoopback(address.hostname)) {
-    logger.warn({ vaultAddr: address.origin }, 'vaultAddr uses plain http to a non-loopback host: the Vault token travels unencrypted');
+    logger.warn(
+      { vaultAddr: address.origin },
+      'vaultAddr uses plain http to a non-loopback host: the Vault token travels unencrypted',
+    );
   }
 
   return Object.freeze({
     address,
-    tls: Object.freeze({ ca: ca === undefined ? undefined : Object.freeze(ca), rejectUnauthorized: !skipVerify, serverName: tlsServerName }),
+    tls: Object.freeze({
+      ca: ca === undefined ? undefined : Object.freeze(ca),
+      rejectUnauthorized: !skipVerify,
+      serverName: tlsServerName,
+    }),
     auth: Object.freeze(auth),
     enginePath,
     kvPrefix,

@@ -28,7 +28,8 @@ function segmentProblem(segments: readonly string[]): string | undefined {
   for (const segment of segments) {
     if (segment.length === 0) return 'has an empty path segment (leading, trailing or doubled "/")';
     if (segment === '.' || segment === '..') return 'has a "." or ".." path segment';
-    if (segment.length > MAX_SEGMENT_LENGTH) return `has a path segment longer than ${MAX_SEGMENT_LENGTH} characters`;
+    if (segment.length > MAX_SEGMENT_LENGTH)
+      return `has a path segment longer than ${MAX_SEGMENT_LENGTH} characters`;
     if (FORBIDDEN_CHARACTERS.test(segment)) {
       return 'contains a control character, "\\", "%", "?" or "#"';
     }
@@ -44,12 +45,18 @@ export function parseSecretName(name: string): VaultPathSegments {
   if (typeof name !== 'string') throw new TypeError('secret name must be a string');
   if (name.length === 0) throw new WardenError('ERR_SECRET_NAME_INVALID', 'secret name is empty');
   if (name.length > MAX_SECRET_NAME_LENGTH) {
-    throw new WardenError('ERR_SECRET_NAME_INVALID', `secret name is longer than ${MAX_SECRET_NAME_LENGTH} characters`);
+    throw new WardenError(
+      'ERR_SECRET_NAME_INVALID',
+      `secret name is longer than ${MAX_SECRET_NAME_LENGTH} characters`,
+    );
   }
   const segments = name.split('/');
   const problem = segmentProblem(segments);
   if (problem !== undefined) {
-    throw new WardenError('ERR_SECRET_NAME_INVALID', `secret name ${quoteForMessage(name)} ${problem}`);
+    throw new WardenError(
+      'ERR_SECRET_NAME_INVALID',
+      `secret name ${quoteForMessage(name)} ${problem}`,
+    );
   }
   return Object.freeze(segments);
 }
@@ -60,12 +67,15 @@ export function parseSecretName(name: string): VaultPathSegments {
  * an empty value yields no segments. Returns a problem sentence instead of throwing so
  * that config validation can collect every problem at once.
  */
-export function parseConfiguredPath(value: string): { segments: VaultPathSegments } | { problem: string } {
+export function parseConfiguredPath(
+  value: string,
+): { segments: VaultPathSegments } | { problem: string } {
   let trimmed = value;
   if (trimmed.startsWith('/')) trimmed = trimmed.slice(1);
   if (trimmed.endsWith('/')) trimmed = trimmed.slice(0, -1);
   if (trimmed.length === 0) return { segments: Object.freeze([]) };
-  if (trimmed.length > MAX_SECRET_NAME_LENGTH) return { problem: `is longer than ${MAX_SECRET_NAME_LENGTH} characters` };
+  if (trimmed.length > MAX_SECRET_NAME_LENGTH)
+    return { problem: `is longer than ${MAX_SECRET_NAME_LENGTH} characters` };
   const segments = trimmed.split('/');
   const problem = segmentProblem(segments);
   return problem === undefined ? { segments: Object.freeze(segments) } : { problem };

@@ -2,10 +2,31 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../../shared/clock.js';
 import type { WardenEnv } from '../../../shared/env.js';
 import { WardenError } from '../../../shared/errors.js';
-import type { RequestMetadata, SecretData, SecretStore, SecretStoreFeatures } from '../../secret-store.js';
-import { VaultClient, errorForReply, type VaultReply, type VaultRequest, type VaultRetryPolicy } from './vault-client.js';
-import { VAULT_SECRET_STORE_TYPE, parseVaultMetadata, type VaultStoreConfig } from './vault-config.js';
-import { describeVaultPath, parseListedKey, parseSecretName, quoteForMessage, type VaultPathSegments } from './vault-path.js';
+import type {
+  RequestMetadata,
+  SecretData,
+  SecretStore,
+  SecretStoreFeatures,
+} from '../../secret-store.js';
+import {
+  VaultClient,
+  errorForReply,
+  type VaultReply,
+  type VaultRequest,
+  type VaultRetryPolicy,
+} from './vault-client.js';
+import {
+  VAULT_SECRET_STORE_TYPE,
+  parseVaultMetadata,
+  type VaultStoreConfig,
+} from './vault-config.js';
+import {
+  describeVaultPath,
+  parseListedKey,
+  parseSecretName,
+  quoteForMessage,
+  type VaultPathSegments,
+} from './vault-path.js';
 import { VaultTokenSession, systemTimers, type VaultTimers } from './vault-token-session.js';
 
 export { VAULT_SECRET_STORE_TYPE } from './vault-config.js';
@@ -43,10 +64,16 @@ function parseVersion(metadata: RequestMetadata, kvVersion: 1 | 2): string | und
   const raw = metadata.version_id;
   if (raw === undefined || raw === '') return undefined;
   if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1) {
-    throw new WardenError('ERR_SECRET_NAME_INVALID', `version_id ${quoteForMessage(raw)} is not a non-negative integer`);
+    throw new WardenError(
+      'ERR_SECRET_NAME_INVALID',
+      `version_id ${quoteForMessage(raw)} is not a non-negative integer`,
+    );
   }
   if (kvVersion === 1) {
-    throw new WardenError('ERR_SECRET_NAME_INVALID', 'version_id needs a KV version 2 engine (vaultKVVersion is 1)');
+    throw new WardenError(
+      'ERR_SECRET_NAME_INVALID',
+      'version_id needs a KV version 2 engine (vaultKVVersion is 1)',
+    );
   }
   return raw === '0' ? undefined : String(Number(raw));
 }
@@ -57,7 +84,9 @@ function toStringValue(value: unknown): string {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 export class VaultSecretStore implements SecretStore {
@@ -68,7 +97,12 @@ export class VaultSecretStore implements SecretStore {
   readonly #logger: Logger;
   #closed = false;
 
-  constructor(config: VaultStoreConfig, client: VaultClient, session: VaultTokenSession, logger: Logger) {
+  constructor(
+    config: VaultStoreConfig,
+    client: VaultClient,
+    session: VaultTokenSession,
+    logger: Logger,
+  ) {
     this.#config = config;
     this.#client = client;
     this.#session = session;
@@ -112,8 +146,14 @@ export class VaultSecretStore implements SecretStore {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, names.length) }, () => worker()));
-    return Object.freeze(Object.fromEntries(entries.filter((e): e is readonly [string, SecretData] => e !== undefined)));
+    await Promise.all(
+      Array.from({ length: Math.min(BULK_CONCURRENCY, names.length) }, () => worker()),
+    );
+    return Object.freeze(
+      Object.fromEntries(
+        entries.filter((e): e is readonly [string, SecretData] => e !== undefined),
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -124,25 +164,32 @@ export class VaultSecretStore implements SecretStore {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault secret store is closed');
+    if (this.#closed)
+      throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault secret store is closed');
   }
 
   /** KV v2: {engine}/data/{prefix}/{name}; KV v1: {engine}/{prefix}/{name}. */
   #dataPath(segments: VaultPathSegments): VaultPathSegments {
     const { enginePath, kvPrefix, kvVersion } = this.#config;
-    return kvVersion === 2 ? [...enginePath, 'data', ...kvPrefix, ...segments] : [...enginePath, ...kvPrefix, ...segments];
+    return kvVersion === 2
+      ? [...enginePath, 'data', ...kvPrefix, ...segments]
+      : [...enginePath, ...kvPrefix, ...segments];
   }
 
   #listPath(segments: VaultPathSegments): VaultPathSegments {
     const { enginePath, kvPrefix, kvVersion } = this.#config;
-    return kvVersion === 2 ? [...enginePath, 'metadata', ...kvPrefix, ...segments] : [...enginePath, ...kvPrefix, ...segments];
+    return kvVersion === 2
+      ? [...enginePath, 'metadata', ...kvPrefix, ...segments]
+      : [...enginePath, ...kvPrefix, ...segments];
   }
 
   /**
    * Sends with the session's token. On a 403 the session checks whether the token died;
    * if it did, one more attempt is made with a fresh token. A second 403 stands.
    */
-  async #authorised(request: Omit<VaultRequest, 'token'>): Promise<{ reply: VaultReply; request: VaultRequest }> {
+  async #authorised(
+    request: Omit<VaultRequest, 'token'>,
+  ): Promise<{ reply: VaultReply; request: VaultRequest }> {
     const token = await this.#session.token();
     const first = { ...request, token };
     const reply = await this.#client.send(first);
@@ -153,9 +200,16 @@ export class VaultSecretStore implements SecretStore {
     return { reply: await this.#client.send(second), request: second };
   }
 
-  async #read(name: string, segments: VaultPathSegments, version: string | undefined): Promise<SecretData> {
+  async #read(
+    name: string,
+    segments: VaultPathSegments,
+    version: string | undefined,
+  ): Promise<SecretData> {
     const path = this.#dataPath(segments);
-    const subject = version === undefined ? `secret ${quoteForMessage(name)}` : `version ${version} of secret ${quoteForMessage(name)}`;
+    const subject =
+      version === undefined
+        ? `secret ${quoteForMessage(name)}`
+        : `version ${version} of secret ${quoteForMessage(name)}`;
     const { reply, request } = await this.#authorised({
       method: 'GET',
       path,
@@ -164,26 +218,45 @@ export class VaultSecretStore implements SecretStore {
     });
     if (reply.status === 404) {
       const metadata = asRecord(asRecord(asRecord(reply.body)?.data)?.metadata);
-      const state = metadata?.destroyed === true ? 'destroyed' : typeof metadata?.deletion_time === 'string' && metadata.deletion_time !== '' ? 'deleted' : undefined;
+      const state =
+        metadata?.destroyed === true
+          ? 'destroyed'
+          : typeof metadata?.deletion_time === 'string' && metadata.deletion_time !== ''
+            ? 'deleted'
+            : undefined;
       throw new WardenError(
         'ERR_SECRET_NOT_FOUND',
-        state === undefined ? `${subject} not found in Vault at ${describeVaultPath(path)}` : `${subject} is ${state} in Vault at ${describeVaultPath(path)}`,
+        state === undefined
+          ? `${subject} not found in Vault at ${describeVaultPath(path)}`
+          : `${subject} is ${state} in Vault at ${describeVaultPath(path)}`,
         { details: { httpStatus: 404 } },
       );
     }
     if (reply.status !== 200) throw errorForReply(reply, request);
     const envelope = asRecord(reply.body);
-    const data = this.#config.kvVersion === 2 ? asRecord(asRecord(envelope?.data)?.data) : asRecord(envelope?.data);
+    const data =
+      this.#config.kvVersion === 2
+        ? asRecord(asRecord(envelope?.data)?.data)
+        : asRecord(envelope?.data);
     if (data === undefined) {
       const v2Null = this.#config.kvVersion === 2 && asRecord(envelope?.data)?.data === null;
-      if (v2Null) throw new WardenError('ERR_SECRET_NOT_FOUND', `${subject} has no data in Vault at ${describeVaultPath(path)}`);
-      throw new WardenError('ERR_VAULT_API', `Vault answered ${subject} without a data object; is vaultKVVersion (${this.#config.kvVersion}) right?`);
+      if (v2Null)
+        throw new WardenError(
+          'ERR_SECRET_NOT_FOUND',
+          `${subject} has no data in Vault at ${describeVaultPath(path)}`,
+        );
+      throw new WardenError(
+        'ERR_VAULT_API',
+        `Vault answered ${subject} without a data object; is vaultKVVersion (${this.#config.kvVersion}) right?`,
+      );
     }
     if (this.#config.valueType === 'text') {
       // Dapr's text semantics: the entry's whole data object as JSON text, under the secret's name.
       return Object.freeze({ [name]: JSON.stringify(data) });
     }
-    return Object.freeze(Object.fromEntries(Object.entries(data).map(([key, value]) => [key, toStringValue(value)])));
+    return Object.freeze(
+      Object.fromEntries(Object.entries(data).map(([key, value]) => [key, toStringValue(value)])),
+    );
   }
 
   /** Every secret name below the prefix, as segments; bounded in depth and count. */
@@ -203,23 +276,36 @@ export class VaultSecretStore implements SecretStore {
       if (reply.status === 404) continue; // Vault's answer for an empty folder
       if (reply.status !== 200) throw errorForReply(reply, request);
       const keys = asRecord(asRecord(reply.body)?.data)?.keys;
-      if (!Array.isArray(keys)) throw new WardenError('ERR_VAULT_API', `Vault answered ${request.subject} without data.keys`);
+      if (!Array.isArray(keys))
+        throw new WardenError(
+          'ERR_VAULT_API',
+          `Vault answered ${request.subject} without data.keys`,
+        );
       for (const key of keys) {
         const entry = parseListedKey(key);
         if (entry === undefined) {
-          this.#logger.warn({ path: describeVaultPath(path) }, 'skipping a listed Vault key that is not a valid path segment');
+          this.#logger.warn(
+            { path: describeVaultPath(path) },
+            'skipping a listed Vault key that is not a valid path segment',
+          );
           continue;
         }
         const child = [...segments, entry.segment];
         if (entry.directory) {
           if (depth + 1 >= MAX_BULK_DEPTH) {
-            throw new WardenError('ERR_SECRET_TOO_LARGE', `bulk listing goes deeper than ${MAX_BULK_DEPTH} levels below the KV prefix`);
+            throw new WardenError(
+              'ERR_SECRET_TOO_LARGE',
+              `bulk listing goes deeper than ${MAX_BULK_DEPTH} levels below the KV prefix`,
+            );
           }
           queue.push({ segments: child, depth: depth + 1 });
         } else {
           found.push(child);
           if (found.length > MAX_BULK_SECRETS) {
-            throw new WardenError('ERR_SECRET_TOO_LARGE', `bulk listing finds more than ${MAX_BULK_SECRETS} secrets below the KV prefix`);
+            throw new WardenError(
+              'ERR_SECRET_TOO_LARGE',
+              `bulk listing finds more than ${MAX_BULK_SECRETS} secrets below the KV prefix`,
+            );
           }
         }
       }

@@ -18,7 +18,10 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
 
 /** Extracts and parses every certificate in PEM text; returns a problem sentence on failure. */
-export function parseCertificates(pem: string, source: string): { certificates: string[] } | { problem: string } {
+export function parseCertificates(
+  pem: string,
+  source: string,
+): { certificates: string[] } | { problem: string } {
   const blocks = pem.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) return { problem: `${source} holds no PEM CERTIFICATE block` };
   for (const [index, block] of blocks.entries()) {
@@ -51,10 +54,16 @@ export interface CaSources {
  * which are skipped); caCert is a file. Problems are pushed, never thrown, so the caller
  * can report them together with the rest of the metadata.
  */
-export async function loadCaCertificates(sources: CaSources, problems: string[]): Promise<string[] | undefined> {
+export async function loadCaCertificates(
+  sources: CaSources,
+  problems: string[],
+): Promise<string[] | undefined> {
   if (sources.caPem !== undefined) {
     // Dapr's docs show the PEM with literal "\n" sequences; accept that spelling too.
-    const text = sources.caPem.includes('\\n') && !sources.caPem.includes('\n') ? sources.caPem.replace(/\\n/g, '\n') : sources.caPem;
+    const text =
+      sources.caPem.includes('\\n') && !sources.caPem.includes('\n')
+        ? sources.caPem.replace(/\\n/g, '\n')
+        : sources.caPem;
     const parsed = parseCertificates(text, 'caPem');
     if ('problem' in parsed) {
       problems.push(parsed.problem);
@@ -67,7 +76,9 @@ export async function loadCaCertificates(sources: CaSources, problems: string[])
     try {
       entries = await fs.readdir(sources.caPath, { withFileTypes: true });
     } catch (err) {
-      problems.push(`caPath: cannot read directory ${sources.caPath} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `caPath: cannot read directory ${sources.caPath} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
       return undefined;
     }
     const certificates: string[] = [];

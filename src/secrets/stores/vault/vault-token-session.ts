@@ -2,7 +2,12 @@ import { promises as fs } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../shared/clock.js';
 import { WardenError, describeError } from '../../../shared/errors.js';
-import { errorForReply, summariseVaultErrors, type VaultClient, type VaultReply } from './vault-client.js';
+import {
+  errorForReply,
+  summariseVaultErrors,
+  type VaultClient,
+  type VaultReply,
+} from './vault-client.js';
 import type { VaultAuthSettings } from './vault-config.js';
 import { describeVaultPath } from './vault-path.js';
 
@@ -52,10 +57,19 @@ interface Lease {
   readonly preferRelogin: boolean;
 }
 
-type AuthReason = 'start' | 'token-dead' | 'expired' | 'renewal-refused' | 'max-ttl' | 'not-renewable' | 'file-changed';
+type AuthReason =
+  | 'start'
+  | 'token-dead'
+  | 'expired'
+  | 'renewal-refused'
+  | 'max-ttl'
+  | 'not-renewable'
+  | 'file-changed';
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 function nonNegativeNumber(value: unknown): number {
@@ -67,17 +81,23 @@ async function readCredentialFile(file: string, field: string): Promise<string> 
   try {
     const stat = await fs.stat(file);
     if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTFILE' });
-    if (stat.size > MAX_CREDENTIAL_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+    if (stat.size > MAX_CREDENTIAL_FILE_BYTES)
+      throw Object.assign(new Error('too large'), { code: 'EFBIG' });
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new WardenError('ERR_SECRET_STORE_CONFIG', `${field}: cannot read ${file} (${code})`, { cause: err });
+    throw new WardenError('ERR_SECRET_STORE_CONFIG', `${field}: cannot read ${file} (${code})`, {
+      cause: err,
+    });
   }
   const value = text.trim();
-  if (value.length === 0) throw new WardenError('ERR_SECRET_STORE_CONFIG', `${field}: ${file} is empty`);
-  // eslint-disable-next-line no-control-regex
+  if (value.length === 0)
+    throw new WardenError('ERR_SECRET_STORE_CONFIG', `${field}: ${file} is empty`);
   if (/[\u0000-\u0020\u007f]/.test(value)) {
-    throw new WardenError('ERR_SECRET_STORE_CONFIG', `${field}: ${file} must hold a single line without spaces`);
+    throw new WardenError(
+      'ERR_SECRET_STORE_CONFIG',
+      `${field}: ${file} must hold a single line without spaces`,
+    );
   }
   return value;
 }
@@ -118,7 +138,9 @@ export class VaultTokenSession {
   /** True while a token is held that has not expired by the injected clock. */
   ready(): boolean {
     if (this.#closed || this.#lease === undefined) return false;
-    return this.#lease.expiresAt === undefined || this.#clock.now().getTime() < this.#lease.expiresAt;
+    return (
+      this.#lease.expiresAt === undefined || this.#clock.now().getTime() < this.#lease.expiresAt
+    );
   }
 
   /** When the current token expires by the injected clock; undefined when it never does. */
@@ -136,7 +158,8 @@ export class VaultTokenSession {
       const stamp = await this.#stampTokenFile();
       if (stamp !== this.#fileStamp) {
         await this.#exclusive(async () => {
-          if ((await this.#stampTokenFile()) !== this.#fileStamp) await this.#authenticate('file-changed');
+          if ((await this.#stampTokenFile()) !== this.#fileStamp)
+            await this.#authenticate('file-changed');
         });
       }
     }
@@ -147,10 +170,16 @@ export class VaultTokenSession {
     }
     const now = this.#clock.now().getTime();
     const lease = this.#lease;
-    if (lease !== undefined && lease.expiresAt !== undefined && now >= lease.expiresAt && this.#canLogin()) {
+    if (
+      lease !== undefined &&
+      lease.expiresAt !== undefined &&
+      now >= lease.expiresAt &&
+      this.#canLogin()
+    ) {
       await this.#exclusive(async () => {
         const current = this.#lease;
-        if (current?.expiresAt !== undefined && this.#clock.now().getTime() >= current.expiresAt) await this.#authenticate('expired');
+        if (current?.expiresAt !== undefined && this.#clock.now().getTime() >= current.expiresAt)
+          await this.#authenticate('expired');
       });
     } else if (lease?.renewAt !== undefined && now >= lease.renewAt) {
       await this.#exclusive(() => this.#maintainIfDue());
@@ -179,8 +208,17 @@ export class VaultTokenSession {
       subject: 'the token lookup',
     });
     if (probe.status === 200) return undefined;
-    if (probe.status !== 403) throw errorForReply(probe, { method: 'GET', path: ['auth', 'token', 'lookup-self'], token: tokenUsed, subject: 'the token lookup' });
-    this.#logger.warn({ authMethod: this.#auth.method }, 'Vault says the token is no longer valid; obtaining a new one');
+    if (probe.status !== 403)
+      throw errorForReply(probe, {
+        method: 'GET',
+        path: ['auth', 'token', 'lookup-self'],
+        token: tokenUsed,
+        subject: 'the token lookup',
+      });
+    this.#logger.warn(
+      { authMethod: this.#auth.method },
+      'Vault says the token is no longer valid; obtaining a new one',
+    );
     await this.#exclusive(async () => {
       if (this.#lease?.token === tokenUsed) {
         this.#lease = undefined;
@@ -209,13 +247,17 @@ export class VaultTokenSession {
           maxAttempts: 1,
         });
       } catch (err) {
-        this.#logger.debug({ error: describeError(err) }, 'could not revoke the Vault token on close');
+        this.#logger.debug(
+          { error: describeError(err) },
+          'could not revoke the Vault token on close',
+        );
       }
     }
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault secret store is closed');
+    if (this.#closed)
+      throw new WardenError('ERR_SECRET_STORE_UNAVAILABLE', 'the Vault secret store is closed');
   }
 
   #canLogin(): boolean {
@@ -281,20 +323,33 @@ export class VaultTokenSession {
           ) {
             throw err;
           }
-          this.#logger.warn({ file: auth.tokenFile }, 'the rotated token in vaultTokenMountPath is refused by Vault');
+          this.#logger.warn(
+            { file: auth.tokenFile },
+            'the rotated token in vaultTokenMountPath is refused by Vault',
+          );
           this.#setLease(token, { leaseSeconds: 0, renewable: false, ttlSeconds: 0, owned: false });
         }
         if (stamp !== undefined) this.#fileStamp = stamp;
         return;
       }
       case 'kubernetes': {
-        const jwt = await readCredentialFile(auth.serviceAccountTokenPath, 'vaultServiceAccountTokenPath');
-        await this.#login(auth.mountPath, { role: auth.role, jwt }, [jwt], `kubernetes login (role "${auth.role}")`, reason);
+        const jwt = await readCredentialFile(
+          auth.serviceAccountTokenPath,
+          'vaultServiceAccountTokenPath',
+        );
+        await this.#login(
+          auth.mountPath,
+          { role: auth.role, jwt },
+          [jwt],
+          `kubernetes login (role "${auth.role}")`,
+          reason,
+        );
         return;
       }
       case 'approle': {
         const secretId =
-          auth.secretId ?? (await readCredentialFile(auth.secretIdPath as string, 'vaultAppRoleSecretIdPath'));
+          auth.secretId ??
+          (await readCredentialFile(auth.secretIdPath as string, 'vaultAppRoleSecretIdPath'));
         await this.#login(
           auth.mountPath,
           { role_id: auth.roleId, secret_id: secretId },
@@ -309,7 +364,12 @@ export class VaultTokenSession {
 
   /** Takes a token we were given and learns its TTL from lookup-self. */
   async #adopt(token: string, reason: AuthReason): Promise<void> {
-    const request = { method: 'GET' as const, path: ['auth', 'token', 'lookup-self'], token, subject: 'the token lookup' };
+    const request = {
+      method: 'GET' as const,
+      path: ['auth', 'token', 'lookup-self'],
+      token,
+      subject: 'the token lookup',
+    };
     const reply = await this.#client.send(request);
     if (reply.status === 403) {
       throw new WardenError(
@@ -320,7 +380,8 @@ export class VaultTokenSession {
     }
     if (reply.status !== 200) throw errorForReply(reply, request);
     const data = asRecord(asRecord(reply.body)?.data);
-    if (data === undefined) throw new WardenError('ERR_VAULT_API', 'Vault answered lookup-self without a data object');
+    if (data === undefined)
+      throw new WardenError('ERR_VAULT_API', 'Vault answered lookup-self without a data object');
     const ttl = nonNegativeNumber(data.ttl);
     const creationTtl = nonNegativeNumber(data.creation_ttl);
     this.#setLease(token, {
@@ -343,7 +404,12 @@ export class VaultTokenSession {
     reason: AuthReason,
   ): Promise<void> {
     const path = ['auth', ...mountPath, 'login'];
-    const reply: VaultReply = await this.#client.send({ method: 'POST', path, body, subject: `the Vault ${subject}` });
+    const reply: VaultReply = await this.#client.send({
+      method: 'POST',
+      path,
+      body,
+      subject: `the Vault ${subject}`,
+    });
     if (reply.status === 400 || reply.status === 401 || reply.status === 403) {
       throw new WardenError(
         'ERR_SECRET_PERMISSION_DENIED',
@@ -351,14 +417,23 @@ export class VaultTokenSession {
         { details: { httpStatus: reply.status } },
       );
     }
-    if (reply.status !== 200) throw errorForReply(reply, { method: 'POST', path, subject: `the Vault ${subject}` });
+    if (reply.status !== 200)
+      throw errorForReply(reply, { method: 'POST', path, subject: `the Vault ${subject}` });
     const authBlock = asRecord(asRecord(reply.body)?.auth);
     const token = authBlock?.client_token;
     if (authBlock === undefined || typeof token !== 'string' || token.length === 0) {
-      throw new WardenError('ERR_VAULT_API', `Vault answered the ${subject} without auth.client_token`);
+      throw new WardenError(
+        'ERR_VAULT_API',
+        `Vault answered the ${subject} without auth.client_token`,
+      );
     }
     const leaseSeconds = nonNegativeNumber(authBlock.lease_duration);
-    this.#setLease(token, { leaseSeconds, renewable: authBlock.renewable === true, ttlSeconds: leaseSeconds, owned: true });
+    this.#setLease(token, {
+      leaseSeconds,
+      renewable: authBlock.renewable === true,
+      ttlSeconds: leaseSeconds,
+      owned: true,
+    });
     this.#logger.info(
       {
         authMethod: this.#auth.method,
@@ -373,7 +448,13 @@ export class VaultTokenSession {
 
   #setLease(
     token: string,
-    grant: { leaseSeconds: number; renewable: boolean; ttlSeconds: number; owned: boolean; preferRelogin?: boolean },
+    grant: {
+      leaseSeconds: number;
+      renewable: boolean;
+      ttlSeconds: number;
+      owned: boolean;
+      preferRelogin?: boolean;
+    },
   ): void {
     const now = this.#clock.now().getTime();
     const expiring = grant.leaseSeconds > 0;
@@ -382,7 +463,9 @@ export class VaultTokenSession {
     this.#lease = {
       token,
       expiresAt: expiring ? now + grant.leaseSeconds * 1000 : undefined,
-      renewAt: maintainable ? now + Math.floor(grant.leaseSeconds * 1000 * RENEW_AT_FRACTION) : undefined,
+      renewAt: maintainable
+        ? now + Math.floor(grant.leaseSeconds * 1000 * RENEW_AT_FRACTION)
+        : undefined,
       renewable: grant.renewable,
       ttlSeconds: grant.ttlSeconds,
       owned: grant.owned,
@@ -418,16 +501,25 @@ export class VaultTokenSession {
     });
     const authBlock = reply.status === 200 ? asRecord(asRecord(reply.body)?.auth) : undefined;
     if (authBlock === undefined) {
-      if (reply.status === 200) throw new WardenError('ERR_VAULT_API', 'Vault answered renew-self without an auth object');
+      if (reply.status === 200)
+        throw new WardenError('ERR_VAULT_API', 'Vault answered renew-self without an auth object');
       if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
         // Renewal refused (revoked, not renewable any more): a fresh login or file re-read.
-        this.#logger.warn({ status: reply.status, authMethod: this.#auth.method }, 'Vault refused to renew the token');
+        this.#logger.warn(
+          { status: reply.status, authMethod: this.#auth.method },
+          'Vault refused to renew the token',
+        );
         if (this.#canLogin()) {
           await this.#authenticate('renewal-refused');
           return;
         }
       }
-      throw errorForReply(reply, { method: 'POST', path, token: lease.token, subject: 'token renewal' });
+      throw errorForReply(reply, {
+        method: 'POST',
+        path,
+        token: lease.token,
+        subject: 'token renewal',
+      });
     }
     const granted = nonNegativeNumber(authBlock.lease_duration);
     this.#setLease(lease.token, {
@@ -437,7 +529,10 @@ export class VaultTokenSession {
       owned: lease.owned,
       preferRelogin: granted < lease.ttlSeconds * MAX_TTL_NEAR_FRACTION,
     });
-    this.#logger.info({ authMethod: this.#auth.method, leaseSeconds: granted }, 'Vault token renewed');
+    this.#logger.info(
+      { authMethod: this.#auth.method, leaseSeconds: granted },
+      'Vault token renewed',
+    );
   }
 
   /**
@@ -449,7 +544,8 @@ export class VaultTokenSession {
     const now = this.#clock.now().getTime();
     const current = this.#lease;
     if (current === undefined || current.token !== lease.token) {
-      if (current === undefined) this.#logger.warn({ error: describeError(err) }, 'could not obtain a new Vault token');
+      if (current === undefined)
+        this.#logger.warn({ error: describeError(err) }, 'could not obtain a new Vault token');
       throw err;
     }
     const left = current.expiresAt === undefined ? 60_000 : current.expiresAt - now;
@@ -482,7 +578,10 @@ export class VaultTokenSession {
       this.#timer = undefined;
       if (this.#closed) return;
       this.#exclusive(() => this.#maintainIfDue()).catch((err: unknown) => {
-        this.#logger.warn({ error: describeError(err) }, 'background Vault token maintenance failed');
+        this.#logger.warn(
+          { error: describeError(err) },
+          'background Vault token maintenance failed',
+        );
       });
     }, delay);
   }

@@ -74,7 +74,9 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     expect(login?.method).toBe('POST');
     expect(store.ready()).toBe(true);
     expect(await store.get('db')).toEqual({ password: 'pw' });
-    expect(server.requests('secret/data/dapr/db')[0]?.headers['x-vault-token']).toBe(server.loginTokens()[0]);
+    expect(server.requests('secret/data/dapr/db')[0]?.headers['x-vault-token']).toBe(
+      server.loginTokens()[0],
+    );
   });
 
   it('logs in again when the token is revoked mid-run, once, and the read succeeds', async () => {
@@ -83,8 +85,15 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     server.revokeToken(first);
     server.clearLog();
     expect(await store.get('db')).toEqual({ password: 'pw' });
-    expect(apiPaths()).toEqual(['secret/data/dapr/db', 'auth/token/lookup-self', 'auth/kubernetes/login', 'secret/data/dapr/db']);
-    expect(server.requests('secret/data/dapr/db')[1]?.headers['x-vault-token']).toBe(server.loginTokens()[1]);
+    expect(apiPaths()).toEqual([
+      'secret/data/dapr/db',
+      'auth/token/lookup-self',
+      'auth/kubernetes/login',
+      'secret/data/dapr/db',
+    ]);
+    expect(server.requests('secret/data/dapr/db')[1]?.headers['x-vault-token']).toBe(
+      server.loginTokens()[1],
+    );
   });
 
   it('fails with ERR_SECRET_PERMISSION_DENIED and is not ready when the re-login is refused', async () => {
@@ -94,7 +103,9 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     try {
       const rejection = await rejectionOf(store.get('db'));
       expect(rejection.code).toBe('ERR_SECRET_PERMISSION_DENIED');
-      expect(rejection.message).toMatch(/refused the kubernetes login \(role "app"\) at auth\/kubernetes\/login \(403/);
+      expect(rejection.message).toMatch(
+        /refused the kubernetes login \(role "app"\) at auth\/kubernetes\/login \(403/,
+      );
       expect(store.ready()).toBe(false);
     } finally {
       await fs.writeFile(jwtPath, JWT);
@@ -133,7 +144,10 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     expect(timers.scheduled()).toEqual([Date.UTC(2026, 0, 1) + 40_000]);
     server.clearLog();
     timers.advance(40_000);
-    await eventually(() => server.requests('renew-self').length === 1 && timers.scheduled().length === 1, 'background renewal');
+    await eventually(
+      () => server.requests('renew-self').length === 1 && timers.scheduled().length === 1,
+      'background renewal',
+    );
     expect(server.tokenTtl(token)).toBe(60);
     expect(timers.scheduled()).toEqual([Date.UTC(2026, 0, 1) + 80_000]);
   });
@@ -144,7 +158,11 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     clock.advance(41_000);
     server.clearLog();
     expect(await store.get('db')).toEqual({ password: 'pw' });
-    expect(apiPaths()).toEqual(['auth/token/renew-self', 'auth/kubernetes/login', 'secret/data/dapr/db']);
+    expect(apiPaths()).toEqual([
+      'auth/token/renew-self',
+      'auth/kubernetes/login',
+      'secret/data/dapr/db',
+    ]);
   });
 
   it('logs in again instead of renewing once the max TTL caps renewals', async () => {
@@ -199,7 +217,13 @@ describe('Vault auth: AppRole', () => {
     server.addAppRole({ roleId: 'role-a', secretId: 'secret-id-one', ttlSeconds: 60 });
     server.addAppRole({ roleId: 'role-a', secretId: 'secret-id-two' });
     const store = await createStore(
-      { vaultAddr: server.url, caPem: server.caPem, vaultAuthMethod: 'approle', vaultAppRoleRoleId: 'role-a', vaultAppRoleSecretIdPath: secretIdPath },
+      {
+        vaultAddr: server.url,
+        caPem: server.caPem,
+        vaultAuthMethod: 'approle',
+        vaultAppRoleRoleId: 'role-a',
+        vaultAppRoleSecretIdPath: secretIdPath,
+      },
       testContext(silentLogger, clock, { timers }),
     );
     stores.push(store);
@@ -215,7 +239,13 @@ describe('Vault auth: AppRole', () => {
     server.addAppRole({ roleId: 'role-b', secretId: 'right-secret-id' });
     const rejection = await rejectionOf(
       createStore(
-        { vaultAddr: server.url, caPem: server.caPem, vaultAuthMethod: 'approle', vaultAppRoleRoleId: 'role-b', vaultAppRoleSecretId: 'wrong-secret-id' },
+        {
+          vaultAddr: server.url,
+          caPem: server.caPem,
+          vaultAuthMethod: 'approle',
+          vaultAppRoleRoleId: 'role-b',
+          vaultAppRoleSecretId: 'wrong-secret-id',
+        },
         testContext(silentLogger, clock),
       ),
     );
@@ -228,7 +258,10 @@ describe('Vault auth: AppRole', () => {
 describe('Vault auth: tokens given by configuration', () => {
   it('renews a renewable vaultToken before it expires', async () => {
     const token = server.addToken({ ttlSeconds: 60 });
-    const store = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: token }, testContext(silentLogger, clock, { timers }));
+    const store = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultToken: token },
+      testContext(silentLogger, clock, { timers }),
+    );
     stores.push(store);
     clock.advance(45_000);
     await store.get('db');
@@ -238,7 +271,10 @@ describe('Vault auth: tokens given by configuration', () => {
 
   it('reports a vaultToken Vault no longer accepts as ERR_SECRET_PERMISSION_DENIED and becomes not ready', async () => {
     const token = server.addToken({ ttlSeconds: 600 });
-    const store = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: token }, testContext(silentLogger, clock, { timers }));
+    const store = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultToken: token },
+      testContext(silentLogger, clock, { timers }),
+    );
     stores.push(store);
     server.expireToken(token);
     const rejection = await rejectionOf(store.get('db'));
@@ -251,7 +287,10 @@ describe('Vault auth: tokens given by configuration', () => {
     const tokenFile = path.join(dir, 'vault-token');
     const first = server.addToken({ ttlSeconds: 0, renewable: false });
     await writeFileAtomic(tokenFile, `${first}\n`);
-    const store = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultTokenMountPath: tokenFile }, testContext(silentLogger, clock, { timers }));
+    const store = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultTokenMountPath: tokenFile },
+      testContext(silentLogger, clock, { timers }),
+    );
     stores.push(store);
     expect(await store.get('db')).toEqual({ password: 'pw' });
     const second = server.addToken({ ttlSeconds: 0, renewable: false });
@@ -267,7 +306,10 @@ describe('Vault auth: tokens given by configuration', () => {
     const tokenFile = path.join(dir, 'vault-token-2');
     const first = server.addToken({ ttlSeconds: 0, renewable: false });
     await writeFileAtomic(tokenFile, first);
-    const store = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultTokenMountPath: tokenFile }, testContext(silentLogger, clock, { timers }));
+    const store = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultTokenMountPath: tokenFile },
+      testContext(silentLogger, clock, { timers }),
+    );
     stores.push(store);
     server.revokeToken(first);
     const rejection = await rejectionOf(store.get('db'));

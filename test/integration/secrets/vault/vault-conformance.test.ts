@@ -3,14 +3,22 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from '@jest/globals';
 import { describeSecretStoreConformance } from '../../../conformance/secret-store-conformance.js';
-import { CONFORMANCE_MULTI_KEY_SECRETS, CONFORMANCE_SINGLE_KEY_SECRETS } from '../../../../src/secrets/secret-store.js';
+import {
+  CONFORMANCE_MULTI_KEY_SECRETS,
+  CONFORMANCE_SINGLE_KEY_SECRETS,
+} from '../../../../src/secrets/secret-store.js';
 import { readEnv } from '../../../../src/shared/env.js';
 import { silentLogger } from '../../../../src/shared/logger.js';
 import { systemClock } from '../../../../src/shared/clock.js';
 import { VaultClient } from '../../../../src/secrets/stores/vault/vault-client.js';
 import { parseConfiguredPath } from '../../../../src/secrets/stores/vault/vault-path.js';
 import { VaultTestServer } from '../../../support/vault-test-server.js';
-import { createStore, makeTempDir, seedConformanceSecrets, testContext } from '../../../support/vault-store-fixtures.js';
+import {
+  createStore,
+  makeTempDir,
+  seedConformanceSecrets,
+  testContext,
+} from '../../../support/vault-store-fixtures.js';
 
 const context = testContext(silentLogger, systemClock);
 
@@ -18,27 +26,33 @@ describeSecretStoreConformance('hashicorp.vault, KV v2, token auth, HTTPS with c
   const server = await VaultTestServer.start();
   seedConformanceSecrets(server);
   const token = server.addToken({ ttlSeconds: 3600 });
-  const store = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: token }, context);
-  return { store, cleanup: () => server.close() };
-});
-
-describeSecretStoreConformance('hashicorp.vault, KV v1 at a custom engine path and prefix', async () => {
-  const server = await VaultTestServer.start();
-  server.mountKv('kv-v1', 1);
-  seedConformanceSecrets(server, { mount: 'kv-v1', prefix: 'apps/team' });
   const store = await createStore(
-    {
-      vaultAddr: server.url,
-      caPem: server.caPem,
-      vaultToken: server.addToken(),
-      vaultKVVersion: '1',
-      enginePath: 'kv-v1',
-      vaultKVPrefix: 'apps/team',
-    },
+    { vaultAddr: server.url, caPem: server.caPem, vaultToken: token },
     context,
   );
   return { store, cleanup: () => server.close() };
 });
+
+describeSecretStoreConformance(
+  'hashicorp.vault, KV v1 at a custom engine path and prefix',
+  async () => {
+    const server = await VaultTestServer.start();
+    server.mountKv('kv-v1', 1);
+    seedConformanceSecrets(server, { mount: 'kv-v1', prefix: 'apps/team' });
+    const store = await createStore(
+      {
+        vaultAddr: server.url,
+        caPem: server.caPem,
+        vaultToken: server.addToken(),
+        vaultKVVersion: '1',
+        enginePath: 'kv-v1',
+        vaultKVPrefix: 'apps/team',
+      },
+      context,
+    );
+    return { store, cleanup: () => server.close() };
+  },
+);
 
 describeSecretStoreConformance('hashicorp.vault, Kubernetes auth', async () => {
   const server = await VaultTestServer.start();
@@ -46,7 +60,11 @@ describeSecretStoreConformance('hashicorp.vault, Kubernetes auth', async () => {
   const dir = await makeTempDir('k8s');
   const jwtPath = path.join(dir, 'token');
   await fs.writeFile(jwtPath, 'eyJhbGciOiJSUzI1NiJ9.conformance-service-account.sig\n');
-  server.addKubernetesRole({ role: 'warden', jwt: 'eyJhbGciOiJSUzI1NiJ9.conformance-service-account.sig', ttlSeconds: 600 });
+  server.addKubernetesRole({
+    role: 'warden',
+    jwt: 'eyJhbGciOiJSUzI1NiJ9.conformance-service-account.sig',
+    ttlSeconds: 600,
+  });
   const store = await createStore(
     {
       vaultAddr: server.url,
@@ -72,7 +90,11 @@ describeSecretStoreConformance('hashicorp.vault, AppRole auth with a secret ID f
   const dir = await makeTempDir('approle');
   const secretIdPath = path.join(dir, 'secret-id');
   await fs.writeFile(secretIdPath, 'c0nformance-secret-id');
-  server.addAppRole({ roleId: 'role-1234', secretId: 'c0nformance-secret-id', mount: 'approle-apps' });
+  server.addAppRole({
+    roleId: 'role-1234',
+    secretId: 'c0nformance-secret-id',
+    mount: 'approle-apps',
+  });
   const store = await createStore(
     {
       vaultAddr: server.url,
@@ -101,7 +123,12 @@ describeSecretStoreConformance('hashicorp.vault, inside a Vault namespace', asyn
   server.setKv('secret', 'dapr/api-key', { 'api-key': 'root-namespace-decoy' });
   const token = server.addToken({ namespace: 'team-a/apps' });
   const store = await createStore(
-    { vaultAddr: server.url, caPem: server.caPem, vaultToken: token, vaultNamespace: 'team-a/apps/' },
+    {
+      vaultAddr: server.url,
+      caPem: server.caPem,
+      vaultToken: token,
+      vaultNamespace: 'team-a/apps/',
+    },
     context,
   );
   return { store, cleanup: () => server.close() };
@@ -120,7 +147,8 @@ if (env.vaultAddr !== undefined && realToken !== undefined && realToken !== '') 
     const tlsMetadata: Record<string, string> = {};
     if (env.raw.VAULT_CACERT) tlsMetadata.caCert = env.raw.VAULT_CACERT;
     if (env.raw.VAULT_CAPATH) tlsMetadata.caPath = env.raw.VAULT_CAPATH;
-    if (env.raw.VAULT_SKIP_VERIFY === 'true' || env.raw.VAULT_SKIP_VERIFY === '1') tlsMetadata.skipVerify = 'true';
+    if (env.raw.VAULT_SKIP_VERIFY === 'true' || env.raw.VAULT_SKIP_VERIFY === '1')
+      tlsMetadata.skipVerify = 'true';
     if (env.raw.VAULT_TLS_SERVER_NAME) tlsMetadata.tlsServerName = env.raw.VAULT_TLS_SERVER_NAME;
     const namespace = env.raw.VAULT_NAMESPACE;
     const metadata: Record<string, string> = {
@@ -132,10 +160,19 @@ if (env.vaultAddr !== undefined && realToken !== undefined && realToken !== '') 
       ...(namespace ? { vaultNamespace: namespace } : {}),
     };
     // Seed through our own client with the same TLS settings the store will use.
-    const { parseVaultMetadata } = await import('../../../../src/secrets/stores/vault/vault-config.js');
+    const { parseVaultMetadata } =
+      await import('../../../../src/secrets/stores/vault/vault-config.js');
     const config = await parseVaultMetadata(metadata, silentLogger);
-    const seeder = new VaultClient({ address: config.address, namespace: config.namespace, tls: config.tls, logger: silentLogger });
-    const names = Object.entries({ ...CONFORMANCE_SINGLE_KEY_SECRETS, ...CONFORMANCE_MULTI_KEY_SECRETS });
+    const seeder = new VaultClient({
+      address: config.address,
+      namespace: config.namespace,
+      tls: config.tls,
+      logger: silentLogger,
+    });
+    const names = Object.entries({
+      ...CONFORMANCE_SINGLE_KEY_SECRETS,
+      ...CONFORMANCE_MULTI_KEY_SECRETS,
+    });
     for (const [name, data] of names) {
       await seeder.request({
         method: 'POST',
@@ -151,7 +188,12 @@ if (env.vaultAddr !== undefined && realToken !== undefined && realToken !== '') 
       cleanup: async () => {
         for (const [name] of names) {
           await seeder
-            .request({ method: 'DELETE', path: [...mount.segments, 'metadata', prefix, name], token: realToken, subject: `cleanup ${name}` })
+            .request({
+              method: 'DELETE',
+              path: [...mount.segments, 'metadata', prefix, name],
+              token: realToken,
+              subject: `cleanup ${name}`,
+            })
             .catch(() => undefined);
         }
         seeder.close();
@@ -164,5 +206,7 @@ if (env.vaultAddr !== undefined && realToken !== undefined && realToken !== '') 
       // Skipped on purpose; the note below is printed once per run.
     });
   });
-  process.stdout.write('note: real-Vault conformance skipped (set VAULT_ADDR and VAULT_TOKEN to run it)\n');
+  process.stdout.write(
+    'note: real-Vault conformance skipped (set VAULT_ADDR and VAULT_TOKEN to run it)\n',
+  );
 }

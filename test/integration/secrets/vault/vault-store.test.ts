@@ -48,7 +48,11 @@ describe('Vault store: versions', () => {
     expect(await store.get('versioned')).toEqual({ pw: 'four' });
     expect(await store.get('versioned', { version_id: '1' })).toEqual({ pw: 'one' });
     expect(await store.get('versioned', { version_id: '0' })).toEqual({ pw: 'four' });
-    expect(server.requests('versioned').map((r) => r.query.version)).toEqual([undefined, '1', undefined]);
+    expect(server.requests('versioned').map((r) => r.query.version)).toEqual([
+      undefined,
+      '1',
+      undefined,
+    ]);
   });
 
   it.each([
@@ -61,10 +65,15 @@ describe('Vault store: versions', () => {
     expect(rejection.message).toMatch(message);
   });
 
-  it.each(['-1', '1.5', 'latest', '1e3', '99999999999', '2 '])('refuses version_id %j before asking Vault', async (version) => {
-    expect((await rejectionOf(store.get('versioned', { version_id: version }))).code).toBe('ERR_SECRET_NAME_INVALID');
-    expect(server.requests()).toHaveLength(0);
-  });
+  it.each(['-1', '1.5', 'latest', '1e3', '99999999999', '2 '])(
+    'refuses version_id %j before asking Vault',
+    async (version) => {
+      expect((await rejectionOf(store.get('versioned', { version_id: version }))).code).toBe(
+        'ERR_SECRET_NAME_INVALID',
+      );
+      expect(server.requests()).toHaveLength(0);
+    },
+  );
 });
 
 describe('Vault store: names that try to escape', () => {
@@ -122,7 +131,9 @@ describe('Vault store: availability', () => {
     server.failNext(429, 1, { retryAfterSeconds: 3600, pathContains: 'throttled' });
     const rejection = await rejectionOf(store.get('throttled'));
     expect(rejection.code).toBe('ERR_SECRET_STORE_UNAVAILABLE');
-    expect((rejection.error as { details: Record<string, unknown> }).details.retryAfterMs).toBe(3_600_000);
+    expect((rejection.error as { details: Record<string, unknown> }).details.retryAfterMs).toBe(
+      3_600_000,
+    );
     expect(sleeps).toHaveLength(0);
   });
 
@@ -135,6 +146,27 @@ describe('Vault store: availability', () => {
     expect(sleeps).toHaveLength(3);
     // testContext: base 5 ms, cap 20 ms, full jitter.
     sleeps.forEach((ms, i) => expect(ms).toBeLessThanOrEqual(Math.min(20, 5 * 2 ** i)));
+  });
+
+  it('gives up on a Vault that never answers after the per-attempt timeout, bounded', async () => {
+    const patient = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultToken: token },
+      {
+        ...testContext(silentLogger, systemClock, { maxAttempts: 2 }),
+        transport: { timeoutMs: 150, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 } },
+      },
+    );
+    try {
+      server.setKv('secret', 'dapr/stalled', { k: 'v' });
+      server.failNext(-1, 2, { pathContains: 'stalled' });
+      const rejection = await rejectionOf(patient.get('stalled'));
+      expect(rejection.code).toBe('ERR_SECRET_STORE_UNAVAILABLE');
+      expect(rejection.message).toMatch(/after 2 attempt\(s\) \(ETIMEDOUT\)/);
+      expect(server.requests('stalled')).toHaveLength(2);
+      expect(await patient.get('stalled')).toEqual({ k: 'v' });
+    } finally {
+      await patient.close();
+    }
   });
 
   it('refuses a 10 MiB value with ERR_SECRET_TOO_LARGE without buffering it, and keeps working', async () => {
@@ -172,26 +204,45 @@ describe('Vault store: wire behaviour', () => {
 
   it('turns non-string KV values into JSON text', async () => {
     server.setKv('secret', 'dapr/typed', { port: 5432, tls: true, hosts: ['a', 'b'], empty: null });
-    expect(await store.get('typed')).toEqual({ port: '5432', tls: 'true', hosts: '["a","b"]', empty: 'null' });
+    expect(await store.get('typed')).toEqual({
+      port: '5432',
+      tls: 'true',
+      hosts: '["a","b"]',
+      empty: 'null',
+    });
   });
 
   it('keeps a "__proto__" key as data, not as a prototype', async () => {
-    server.setKv('secret', 'dapr/proto', JSON.parse('{"__proto__":"x","ok":"y"}') as Record<string, unknown>);
+    server.setKv(
+      'secret',
+      'dapr/proto',
+      JSON.parse('{"__proto__":"x","ok":"y"}') as Record<string, unknown>,
+    );
     const data = await store.get('proto');
     expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
     expect(Object.keys(data).sort()).toEqual(['__proto__', 'ok']);
   });
 
   it('answers ERR_SECRET_PERMISSION_DENIED when a policy denies the path, after checking the token is alive', async () => {
-    const limited = server.addToken({ ttlSeconds: 0, renewable: false, deny: ['secret/data/dapr/forbidden'] });
-    const limitedStore = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: limited }, testContext(silentLogger, systemClock));
+    const limited = server.addToken({
+      ttlSeconds: 0,
+      renewable: false,
+      deny: ['secret/data/dapr/forbidden'],
+    });
+    const limitedStore = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultToken: limited },
+      testContext(silentLogger, systemClock),
+    );
     try {
       server.setKv('secret', 'dapr/forbidden', { k: 'v' });
       server.clearLog();
       const rejection = await rejectionOf(limitedStore.get('forbidden'));
       expect(rejection.code).toBe('ERR_SECRET_PERMISSION_DENIED');
       expect(rejection.message).toMatch(/denied access to secret "forbidden"/);
-      expect(server.requests().map((r) => r.apiPath)).toEqual(['secret/data/dapr/forbidden', 'auth/token/lookup-self']);
+      expect(server.requests().map((r) => r.apiPath)).toEqual([
+        'secret/data/dapr/forbidden',
+        'auth/token/lookup-self',
+      ]);
       expect(limitedStore.ready()).toBe(true);
     } finally {
       await limitedStore.close();
@@ -210,7 +261,12 @@ describe('Vault store: bulkGet', () => {
       bulkServer.deleteVersion('secret', 'apps/gone', 1);
       bulkServer.setKv('secret', 'other/outside', { k: 'must not appear' });
       const bulkStore = await createStore(
-        { vaultAddr: bulkServer.url, caPem: bulkServer.caPem, vaultToken: bulkServer.rootToken, vaultKVPrefix: 'apps' },
+        {
+          vaultAddr: bulkServer.url,
+          caPem: bulkServer.caPem,
+          vaultToken: bulkServer.rootToken,
+          vaultKVPrefix: 'apps',
+        },
         testContext(silentLogger, systemClock),
       );
       try {
@@ -233,14 +289,23 @@ describe('Vault store: bulkGet', () => {
     const bulkServer = await VaultTestServer.start();
     try {
       const empty = await createStore(
-        { vaultAddr: bulkServer.url, caPem: bulkServer.caPem, vaultToken: bulkServer.rootToken, vaultKVUsePrefix: 'false' },
+        {
+          vaultAddr: bulkServer.url,
+          caPem: bulkServer.caPem,
+          vaultToken: bulkServer.rootToken,
+          vaultKVUsePrefix: 'false',
+        },
         testContext(silentLogger, systemClock),
       );
       expect(await empty.bulkGet()).toEqual({});
       bulkServer.setKv('secret', 'root-level', { k: 'v' });
       bulkServer.setKv('secret', 'dir/nested', { k: 'n' });
       expect(await empty.bulkGet()).toEqual({ 'root-level': { k: 'v' }, 'dir/nested': { k: 'n' } });
-      expect(bulkServer.requests().some((r) => r.apiPath === 'secret/metadata/' && r.query.list === 'true')).toBe(true);
+      expect(
+        bulkServer
+          .requests()
+          .some((r) => r.apiPath === 'secret/metadata/' && r.query.list === 'true'),
+      ).toBe(true);
       await empty.close();
     } finally {
       await bulkServer.close();
@@ -287,7 +352,9 @@ describe('Vault store: value types and KV v1', () => {
       testContext(silentLogger, systemClock),
     );
     try {
-      expect((await rejectionOf(v1Store.get('v2-only', { version_id: '1' }))).code).toBe('ERR_SECRET_NAME_INVALID');
+      expect((await rejectionOf(v1Store.get('v2-only', { version_id: '1' }))).code).toBe(
+        'ERR_SECRET_NAME_INVALID',
+      );
       expect((await rejectionOf(v1Store.get('v2-only'))).code).toBe('ERR_SECRET_NOT_FOUND');
     } finally {
       await v1Store.close();
@@ -295,7 +362,10 @@ describe('Vault store: value types and KV v1', () => {
   });
 
   it('answers a store closed twice, and refuses reads after close', async () => {
-    const closing = await createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: token }, testContext(silentLogger, systemClock));
+    const closing = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultToken: token },
+      testContext(silentLogger, systemClock),
+    );
     await closing.close();
     await closing.close();
     expect(closing.ready()).toBe(false);
@@ -306,7 +376,14 @@ describe('Vault store: value types and KV v1', () => {
 describe('Vault store: start-up fails closed', () => {
   it('refuses to start with a token Vault does not know', async () => {
     const rejection = await rejectionOf(
-      createStore({ vaultAddr: server.url, caPem: server.caPem, vaultToken: 'hvs.not-a-real-token-0000000000' }, testContext(silentLogger, systemClock)),
+      createStore(
+        {
+          vaultAddr: server.url,
+          caPem: server.caPem,
+          vaultToken: 'hvs.not-a-real-token-0000000000',
+        },
+        testContext(silentLogger, systemClock),
+      ),
     );
     expect(rejection.code).toBe('ERR_SECRET_PERMISSION_DENIED');
     expect(rejection.message).not.toContain('hvs.not-a-real-token');
@@ -317,14 +394,24 @@ describe('Vault store: start-up fails closed', () => {
     const url = gone.url;
     const caPem = gone.caPem;
     await gone.close();
-    const rejection = await rejectionOf(createStore({ vaultAddr: url, caPem, vaultToken: token }, testContext(silentLogger, systemClock)));
+    const rejection = await rejectionOf(
+      createStore(
+        { vaultAddr: url, caPem, vaultToken: token },
+        testContext(silentLogger, systemClock),
+      ),
+    );
     expect(rejection.code).toBe('ERR_SECRET_STORE_UNAVAILABLE');
     expect(rejection.message).toMatch(/after 4 attempt\(s\) \(ECONNREFUSED\)/);
   });
 
   it('refuses invalid metadata with ERR_SECRET_STORE_CONFIG before any request', async () => {
     server.clearLog();
-    const rejection = await rejectionOf(createStore({ vaultAddr: server.url, vaultToken: token, vaultTokenMountPath: '/x' }, testContext(silentLogger, systemClock)));
+    const rejection = await rejectionOf(
+      createStore(
+        { vaultAddr: server.url, vaultToken: token, vaultTokenMountPath: '/x' },
+        testContext(silentLogger, systemClock),
+      ),
+    );
     expect(rejection.code).toBe('ERR_SECRET_STORE_CONFIG');
     expect(server.requests()).toHaveLength(0);
   });

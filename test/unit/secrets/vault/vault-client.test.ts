@@ -8,7 +8,12 @@ import {
 } from '../../../../src/secrets/stores/vault/vault-client.js';
 
 const TOKEN = 'hvs.CAESIJ1ExampleExampleExample0123456789';
-const request: VaultRequest = { method: 'GET', path: ['secret', 'data', 'dapr', 'db'], token: TOKEN, subject: 'secret "db"' };
+const request: VaultRequest = {
+  method: 'GET',
+  path: ['secret', 'data', 'dapr', 'db'],
+  token: TOKEN,
+  subject: 'secret "db"',
+};
 
 function reply(status: number, body: unknown, headers: Record<string, string> = {}): VaultReply {
   return { status, body, headers, attempts: 1 };
@@ -33,12 +38,19 @@ describe('Vault error mapping', () => {
   });
 
   it("summarises Vault's errors array in the message and says when Vault is sealed", () => {
-    expect(errorForReply(reply(400, { errors: ['invalid version', 'second'] }), request).message).toContain('invalid version; second');
-    expect(errorForReply(reply(503, { errors: ['Vault is sealed'] }), request).message).toMatch(/sealed/);
+    expect(
+      errorForReply(reply(400, { errors: ['invalid version', 'second'] }), request).message,
+    ).toContain('invalid version; second');
+    expect(errorForReply(reply(503, { errors: ['Vault is sealed'] }), request).message).toMatch(
+      /sealed/,
+    );
   });
 
   it('carries Retry-After of a 429 in the details', () => {
-    expect(errorForReply(reply(429, { errors: [] }, { 'retry-after': '7' }), request).details.retryAfterMs).toBe(7000);
+    expect(
+      errorForReply(reply(429, { errors: [] }, { 'retry-after': '7' }), request).details
+        .retryAfterMs,
+    ).toBe(7000);
   });
 });
 

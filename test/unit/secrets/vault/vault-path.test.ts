@@ -81,7 +81,9 @@ describe('Vault secret names', () => {
 
 describe('Vault URL paths', () => {
   it('percent-encodes each validated segment and never lets one become a separator', () => {
-    expect(encodeVaultPath(['secret', 'data', 'my secret', 'café'])).toBe('/v1/secret/data/my%20secret/caf%C3%A9');
+    expect(encodeVaultPath(['secret', 'data', 'my secret', 'café'])).toBe(
+      '/v1/secret/data/my%20secret/caf%C3%A9',
+    );
     expect(encodeVaultPath(['secret', 'metadata'], true)).toBe('/v1/secret/metadata/');
   });
 

@@ -143,11 +143,6 @@ export class VaultTokenSession {
     );
   }
 
-  /** When the current token expires by the injected clock; undefined when it never does. */
-  expiresAt(): Date | undefined {
-    return this.#lease?.expiresAt === undefined ? undefined : new Date(this.#lease.expiresAt);
-  }
-
   /**
    * A token to use now. Before answering it re-reads a changed token file, logs in again
    * when the token has expired, and renews when two thirds of the lease have passed.
@@ -298,7 +293,19 @@ export class VaultTokenSession {
           token = auth.token;
         } else {
           stamp = await this.#stampTokenFile();
-          token = await readCredentialFile(auth.tokenFile, 'vaultTokenMountPath');
+          try {
+            token = await readCredentialFile(auth.tokenFile, 'vaultTokenMountPath');
+          } catch (err) {
+            // Mid-rewrite (missing or empty) while we still hold a token: keep using it and
+            // look again when the file changes; at start, or with no token, fail.
+            if (reason !== 'file-changed' || this.#lease === undefined) throw err;
+            this.#logger.warn(
+              { file: auth.tokenFile, error: describeError(err) },
+              'vaultTokenMountPath changed but holds no usable token; keeping the current token',
+            );
+            this.#fileStamp = stamp;
+            return;
+          }
         }
         if (deadToken !== undefined && token === deadToken) {
           if (stamp !== undefined) this.#fileStamp = stamp;

@@ -115,6 +115,41 @@ describe('Vault auth: Kubernetes login lifecycle', () => {
     expect(store.ready()).toBe(true);
   });
 
+  it('answers ERR_SECRET_PERMISSION_DENIED when the path is still denied after the re-login, logging in only once', async () => {
+    server.addKubernetesRole({
+      role: 'narrow',
+      jwt: JWT,
+      ttlSeconds: 60,
+      deny: ['secret/data/dapr/db'],
+    });
+    const store = await kubernetesStore({ vaultKubernetesRole: 'narrow' });
+    server.revokeToken(server.loginTokens()[0] as string);
+    server.clearLog();
+    const rejection = await rejectionOf(store.get('db'));
+    expect(rejection.code).toBe('ERR_SECRET_PERMISSION_DENIED');
+    expect(apiPaths()).toEqual([
+      'secret/data/dapr/db',
+      'auth/token/lookup-self',
+      'auth/kubernetes/login',
+      'secret/data/dapr/db',
+    ]);
+    expect(store.ready()).toBe(true);
+  });
+
+  it('logs in inside a Vault namespace and reads that namespace only', async () => {
+    server.mountKv('secret', 2, 'team-a');
+    server.setKv('secret', 'dapr/db', { password: 'team-a-pw' }, 'team-a');
+    server.addKubernetesRole({ role: 'ns-app', jwt: JWT, namespace: 'team-a', mount: 'k8s-east' });
+    const store = await kubernetesStore({
+      vaultKubernetesRole: 'ns-app',
+      vaultKubernetesMountPath: 'k8s-east',
+      vaultNamespace: 'team-a',
+    });
+    expect(await store.get('db')).toEqual({ password: 'team-a-pw' });
+    const login = server.requests('auth/k8s-east/login')[0];
+    expect([login?.namespace, login?.headers['x-vault-namespace']]).toEqual(['team-a', 'team-a']);
+  });
+
   it('logs in only once when many reads find the token dead at the same time', async () => {
     const store = await kubernetesStore();
     server.revokeToken(server.loginTokens()[0] as string);
@@ -300,6 +335,26 @@ describe('Vault auth: tokens given by configuration', () => {
     expect(await store.get('db')).toEqual({ password: 'pw' });
     expect(server.requests().map((r) => r.headers['x-vault-token'])).toEqual([second, second]);
     expect(apiPaths()).toEqual(['auth/token/lookup-self', 'secret/data/dapr/db']);
+  });
+
+  it('keeps the current token while the token file is briefly missing or empty', async () => {
+    const tokenFile = path.join(dir, 'vault-token-3');
+    const first = server.addToken({ ttlSeconds: 0, renewable: false });
+    await writeFileAtomic(tokenFile, first);
+    const store = await createStore(
+      { vaultAddr: server.url, caPem: server.caPem, vaultTokenMountPath: tokenFile },
+      testContext(silentLogger, clock, { timers }),
+    );
+    stores.push(store);
+    await fs.rm(tokenFile);
+    expect(await store.get('db')).toEqual({ password: 'pw' });
+    await fs.writeFile(tokenFile, '');
+    expect(await store.get('db')).toEqual({ password: 'pw' });
+    const second = server.addToken({ ttlSeconds: 0, renewable: false });
+    await writeFileAtomic(tokenFile, second);
+    server.clearLog();
+    await store.get('db');
+    expect(server.requests('secret/data/dapr/db')[0]?.headers['x-vault-token']).toBe(second);
   });
 
   it('says the token file was not updated when its token dies, and recovers once it is', async () => {

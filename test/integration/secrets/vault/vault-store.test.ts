@@ -55,6 +55,13 @@ describe('Vault store: versions', () => {
     ]);
   });
 
+  it('sees a rotation (a new KV version) on the next read, with no stale copy', async () => {
+    server.setKv('secret', 'dapr/rotating', { pw: 'old' });
+    expect(await store.get('rotating')).toEqual({ pw: 'old' });
+    server.setKv('secret', 'dapr/rotating', { pw: 'new' });
+    expect(await store.get('rotating')).toEqual({ pw: 'new' });
+  });
+
   it.each([
     ['a deleted version', '2', /is deleted/],
     ['a destroyed version', '3', /is destroyed/],

@@ -55,7 +55,7 @@ export function classifyKey(key: KeyObject): KeyKindResult {
       const bits = details.modulusLength ?? 0;
       return bits >= MIN_RSA_BITS
         ? { kind: 'rsa', description: `RSA ${bits}-bit` }
-        : { kind: null, description: `RSA ${bits}-bit (at least ${MIN_RSA_BITS} bits required)` };
+        : { kind: null, description: `RSA ${bits}-bit (fewer than ${MIN_RSA_BITS} bits)` };
     }
     default:
       return { kind: null, description: type ?? 'unknown key type' };

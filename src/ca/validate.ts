@@ -30,6 +30,8 @@ export interface ValidatedTrustMaterial {
   readonly issuerKeyPem: string;
 }
 
+const ACCEPTED = 'accepted: ECDSA P-256/P-384, Ed25519, RSA ≥ 2048';
+
 /** Upper bound on each part before parsing: trust files are a few KiB. */
 export const MAX_TRUST_FILE_BYTES = 1024 * 1024;
 
@@ -166,7 +168,7 @@ function checkCaCertificate(cert: ParsedCertificate, now: number, problems: stri
   else if (usage === null) problems.push(`${label} has no keyUsage extension (a CA certificate needs keyCertSign)`);
   else if ((usage & x509.KeyUsageFlags.keyCertSign) === 0) problems.push(`${label} keyUsage does not include keyCertSign`);
   const { kind, description } = classifyKey(node.publicKey);
-  if (!kind) problems.push(`${label} public key (${description}) is not accepted (ECDSA P-256/P-384, Ed25519, RSA ≥ 2048)`);
+  if (!kind) problems.push(`${label}: public key type ${description} is not accepted (${ACCEPTED})`);
   const { notBefore, notAfter } = certificateValidity(node);
   if (now > notAfter.getTime()) problems.push(`${label} expired at ${notAfter.toISOString()}`);
   if (now < notBefore.getTime()) problems.push(`${label} is not valid until ${notBefore.toISOString()}`);
@@ -265,7 +267,7 @@ function parsePrivateKey(pem: string, file: string, problems: string[]): KeyObje
   }
   const { kind, description } = classifyKey(key);
   if (!kind) {
-    problems.push(`${file} key (${description}) is not accepted (ECDSA P-256/P-384, Ed25519, RSA ≥ 2048)`);
+    problems.push(`${file}: key type ${description} is not accepted (${ACCEPTED})`);
     return null;
   }
   return key;

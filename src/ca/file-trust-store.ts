@@ -61,8 +61,9 @@ export interface FileTrustStoreOptions {
   readonly lock?: Partial<FileLockOptions>;
   readonly logger?: Logger;
   /**
-   * Called after each durable step of create(). For crash tests (a child process kills
-   * itself at a chosen step) and tracing; it must not throw.
+   * Called after each durable step of create(), for crash tests (a child process kills
+   * itself at a chosen step) and tracing. If it throws, create() fails as if that step's
+   * I/O had failed (and rolls back).
    */
   readonly onCreateStep?: (step: FileCreateStep) => void;
 }
@@ -255,6 +256,9 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
         try {
           await writeNew(material);
         } catch (err) {
+          // Undo what we placed now rather than leave it to the next start (best effort:
+          // if this fails too, the journal still lets the next lock holder roll back).
+          await recover().catch(() => undefined);
           throw ioError(`cannot write trust material into ${directory}`, err);
         }
         return 'created' as const;

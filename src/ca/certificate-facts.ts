@@ -4,7 +4,10 @@ import type { X509Certificate } from 'node:crypto';
 
 /** Subject as "O=example, CN=warden-root" (Node separates RDNs with newlines). */
 export function subjectText(cert: X509Certificate): string {
-  const text = cert.subject.split('\n').filter((s) => s.length > 0).join(', ');
+  const text = cert.subject
+    .split('\n')
+    .filter((s) => s.length > 0)
+    .join(', ');
   return text.length > 0 ? text : '(empty subject)';
 }
 
@@ -13,7 +16,10 @@ export function sha256Fingerprint(cert: X509Certificate): string {
   return cert.fingerprint256;
 }
 
-export function certificateValidity(cert: X509Certificate): { readonly notBefore: Date; readonly notAfter: Date } {
+export function certificateValidity(cert: X509Certificate): {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+} {
   // Node 20 exposes validity only as OpenSSL's text ("Jan  1 00:00:00 2026 GMT"), which
   // Date.parse reads; Node ≥ 22.10's validFromDate is not available here.
   const notBefore = new Date(Date.parse(cert.validFrom));

@@ -41,7 +41,10 @@ interface Observed {
   readonly stat: Stats;
 }
 
-export async function acquireFileLock(lockPath: string, options: Partial<FileLockOptions> = {}): Promise<FileLock> {
+export async function acquireFileLock(
+  lockPath: string,
+  options: Partial<FileLockOptions> = {},
+): Promise<FileLock> {
   const settings = { ...DEFAULT_FILE_LOCK_OPTIONS, ...options };
   const record: LockRecord = {
     pid: process.pid,
@@ -104,7 +107,11 @@ async function observe(lockPath: string): Promise<Observed | null> {
 function parseRecord(text: string): LockRecord | null {
   try {
     const value = JSON.parse(text) as Partial<LockRecord>;
-    if (typeof value.pid === 'number' && typeof value.host === 'string' && typeof value.nonce === 'string') {
+    if (
+      typeof value.pid === 'number' &&
+      typeof value.host === 'string' &&
+      typeof value.nonce === 'string'
+    ) {
       return value as LockRecord;
     }
   } catch {
@@ -182,10 +189,14 @@ function sleep(ms: number): Promise<void> {
 }
 
 export function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : undefined;
 }
 
 function ioError(message: string, cause: unknown): WardenError {
   const code = errnoCode(cause);
-  return new WardenError('ERR_TRUST_MATERIAL_IO', code ? `${message}: ${code}` : message, { cause });
+  return new WardenError('ERR_TRUST_MATERIAL_IO', code ? `${message}: ${code}` : message, {
+    cause,
+  });
 }

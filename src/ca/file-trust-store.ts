@@ -25,7 +25,7 @@ import { MAX_TRUST_FILE_BYTES } from './validate.js';
  *   2. journal: write <dir>/.warden-create.journal naming each target file and the SHA-256
  *               of the bytes we are about to place (written atomically)
  *   3. place:   rename issuer.key, issuer.crt, then ca.crt from staging into <dir>
- *   4. commit:  delete the journal (and fsync the directory); remove the staging directory
+ *   4. commit:  remove the (now empty) staging directory, delete the journal, fsync the directory
  *
  * The journal's removal is the commit point. While a journal exists the set is not
  * committed: load() does not return it, and whoever next takes the lock rolls it back,
@@ -47,11 +47,7 @@ export const STAGING_DIR = '.warden-staging';
 
 /** Points in create() at which `onCreateStep` is called (after the step is durable). */
 export type FileCreateStep =
-  | 'locked'
-  | 'staged'
-  | 'journal-written'
-  | `placed:${TrustMaterialPart}`
-  | 'committed';
+  'locked' | 'staged' | 'journal-written' | `placed:${TrustMaterialPart}` | 'committed';
 
 export interface FileTrustStoreOptions {
   /** Dapr's --issuer-credentials. */
@@ -124,9 +120,16 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
     const file = pathOf(part);
     try {
       const stat = await fs.stat(file);
-      if (!stat.isFile()) throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${names[part]} in ${directory} is not a regular file`);
+      if (!stat.isFile())
+        throw new WardenError(
+          'ERR_TRUST_MATERIAL_INVALID',
+          `${names[part]} in ${directory} is not a regular file`,
+        );
       if (stat.size > MAX_TRUST_FILE_BYTES) {
-        throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${names[part]} is larger than ${MAX_TRUST_FILE_BYTES} bytes`);
+        throw new WardenError(
+          'ERR_TRUST_MATERIAL_INVALID',
+          `${names[part]} is larger than ${MAX_TRUST_FILE_BYTES} bytes`,
+        );
       }
       return await fs.readFile(file, 'utf8');
     } catch (err) {
@@ -138,7 +141,8 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
 
   function partialError(present: readonly TrustMaterialPart[]): WardenError {
     const missing = TRUST_MATERIAL_PARTS.filter((p) => !present.includes(p));
-    const list = (parts: readonly TrustMaterialPart[]): string => parts.map((p) => names[p]).join(', ');
+    const list = (parts: readonly TrustMaterialPart[]): string =>
+      parts.map((p) => names[p]).join(', ');
     return new WardenError(
       'ERR_TRUST_MATERIAL_INVALID',
       `trust material in ${directory} is incomplete: ${list(missing)} missing (${list(present)} present); ` +
@@ -193,7 +197,10 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
     const journal: Journal = {
       version: 1,
       pid: process.pid,
-      files: order.map((part) => ({ name: names[part], sha256: sha256Hex(Buffer.from(pemOf(material, part))) })),
+      files: order.map((part) => ({
+        name: names[part],
+        sha256: sha256Hex(Buffer.from(pemOf(material, part))),
+      })),
     };
     await writeFileAtomic(journalPath, `${JSON.stringify(journal)}\n`, 0o600);
     step('journal-written');
@@ -202,10 +209,12 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
       await syncDirectory(directory);
       step(`placed:${part}`);
     }
+    // Staging is empty now; removing it before the commit means a crash after the commit
+    // leaves nothing behind but the three files.
+    await fs.rm(stagingPath, { recursive: true, force: true });
     await fs.rm(journalPath);
     await syncDirectory(directory);
     step('committed');
-    await fs.rm(stagingPath, { recursive: true, force: true });
   }
 
   async function withLock<T>(work: () => Promise<T>): Promise<T> {
@@ -215,7 +224,10 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
       return await work();
     } finally {
       if (!(await lock.release())) {
-        logger.warn({ lockPath }, 'the trust-material lock was broken by another process while held');
+        logger.warn(
+          { lockPath },
+          'the trust-material lock was broken by another process while held',
+        );
       }
     }
   }
@@ -291,7 +303,10 @@ function parseJournal(text: string): Journal | null {
       value.version === 1 &&
       Array.isArray(value.files) &&
       value.files.every(
-        (f) => typeof f?.name === 'string' && f.name === path.basename(f.name) && typeof f.sha256 === 'string',
+        (f) =>
+          typeof f?.name === 'string' &&
+          f.name === path.basename(f.name) &&
+          typeof f.sha256 === 'string',
       )
     ) {
       return value as Journal;
@@ -328,5 +343,7 @@ async function canWrite(directory: string): Promise<boolean> {
 function ioError(message: string, cause: unknown): WardenError {
   if (cause instanceof WardenError) return cause;
   const code = errnoCode(cause);
-  return new WardenError('ERR_TRUST_MATERIAL_IO', code ? `${message}: ${code}` : message, { cause });
+  return new WardenError('ERR_TRUST_MATERIAL_IO', code ? `${message}: ${code}` : message, {
+    cause,
+  });
 }

@@ -1,7 +1,12 @@
 // @peculiar/x509 decorates its ASN.1 classes; the metadata polyfill must load first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createPrivateKey, randomBytes, webcrypto, X509Certificate as NodeX509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  randomBytes,
+  webcrypto,
+  X509Certificate as NodeX509Certificate,
+} from 'node:crypto';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { WardenError } from '../shared/errors.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
@@ -78,7 +83,9 @@ export interface GenerateIssuerOptions {
 }
 
 /** A fresh self-signed root and an issuer signed by it, validated before they are returned. */
-export async function generateTrustMaterial(options: GenerateTrustMaterialOptions): Promise<GeneratedTrustMaterial> {
+export async function generateTrustMaterial(
+  options: GenerateTrustMaterialOptions,
+): Promise<GeneratedTrustMaterial> {
   const settings = checkOptions(options);
   const rootTtlMs = checkTtl(options.rootTtlMs ?? DEFAULT_ROOT_TTL_MS, 'root TTL');
   const nowMs = settings.clock.now().getTime();
@@ -99,7 +106,10 @@ export async function generateTrustMaterial(options: GenerateTrustMaterialOption
       signingAlgorithm: webCryptoParamsFor(settings.keyAlgorithm).signingParams,
       extensions: [
         new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
         rootSki,
         spiffeSan(settings.trustDomain),
       ],
@@ -108,7 +118,10 @@ export async function generateTrustMaterial(options: GenerateTrustMaterialOption
   );
   const root: CaCredential = {
     certificatePem: toPem('CERTIFICATE', new Uint8Array(rootCert.rawData)),
-    privateKeyPem: toPem('PRIVATE KEY', new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey))),
+    privateKeyPem: toPem(
+      'PRIVATE KEY',
+      new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey)),
+    ),
   };
   const issuer = await generateIssuer(root, options);
   const material: TrustMaterialPem = {
@@ -126,7 +139,10 @@ export async function generateTrustMaterial(options: GenerateTrustMaterialOption
  * any key kind Warden accepts (a BYO RSA or P-384 root too); the issuer's own key is
  * `keyAlgorithm`. Its notAfter never passes the root's, and its notBefore never precedes it.
  */
-export async function generateIssuer(root: CaCredential, options: GenerateIssuerOptions): Promise<CaCredential> {
+export async function generateIssuer(
+  root: CaCredential,
+  options: GenerateIssuerOptions,
+): Promise<CaCredential> {
   const settings = checkOptions(options);
   const issuerTtlMs = checkTtl(options.issuerTtlMs ?? DEFAULT_ISSUER_TTL_MS, 'issuer TTL');
   const nowMs = settings.clock.now().getTime();
@@ -142,7 +158,10 @@ export async function generateIssuer(root: CaCredential, options: GenerateIssuer
   const notAfterMs = Math.min(nowMs + issuerTtlMs, rootNotAfter);
   const notBeforeMs = Math.max(nowMs - settings.backdateMs, rootNotBefore);
   if (notAfterMs <= nowMs) {
-    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', 'cannot mint an issuer: the root has expired');
+    throw new WardenError(
+      'ERR_TRUST_MATERIAL_INVALID',
+      'cannot mint an issuer: the root has expired',
+    );
   }
 
   const keys = (await crypto.subtle.generateKey(keyGenParams(settings.keyAlgorithm), true, [
@@ -152,7 +171,8 @@ export async function generateIssuer(root: CaCredential, options: GenerateIssuer
   const spki = await crypto.subtle.exportKey('spki', keys.publicKey);
   const rootSkiExt = rootPeculiar.getExtension(x509.SubjectKeyIdentifierExtension);
   const rootKeyId =
-    rootSkiExt?.keyId ?? (await x509.SubjectKeyIdentifierExtension.create(rootPeculiar.publicKey, false, crypto)).keyId;
+    rootSkiExt?.keyId ??
+    (await x509.SubjectKeyIdentifierExtension.create(rootPeculiar.publicKey, false, crypto)).keyId;
 
   const cert = await x509.X509CertificateGenerator.create(
     {
@@ -169,7 +189,10 @@ export async function generateIssuer(root: CaCredential, options: GenerateIssuer
       extensions: [
         // pathLen 0: the issuer signs leaves only, never another CA.
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(spki, false, crypto),
         new x509.AuthorityKeyIdentifierExtension(rootKeyId, false),
         spiffeSan(settings.trustDomain),
@@ -180,7 +203,10 @@ export async function generateIssuer(root: CaCredential, options: GenerateIssuer
   );
   return {
     certificatePem: toPem('CERTIFICATE', new Uint8Array(cert.rawData)),
-    privateKeyPem: toPem('PRIVATE KEY', new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey))),
+    privateKeyPem: toPem(
+      'PRIVATE KEY',
+      new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey)),
+    ),
   };
 }
 
@@ -193,14 +219,24 @@ interface CheckedOptions {
 
 function checkOptions(options: GenerateIssuerOptions): CheckedOptions {
   const problem = trustDomainProblem(options.trustDomain);
-  if (problem) throw new WardenError('ERR_CONFIG_INVALID', `trust domain "${options.trustDomain}" ${problem}`);
+  if (problem)
+    throw new WardenError('ERR_CONFIG_INVALID', `trust domain "${options.trustDomain}" ${problem}`);
   const keyAlgorithm = options.keyAlgorithm ?? 'ecdsa-p256';
   if (!isKeyAlgorithm(keyAlgorithm)) {
-    throw new WardenError('ERR_CONFIG_INVALID', `key algorithm "${String(keyAlgorithm)}" is not one of ecdsa-p256, ed25519`);
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `key algorithm "${String(keyAlgorithm)}" is not one of ecdsa-p256, ed25519`,
+    );
   }
   const backdateMs = options.backdateMs ?? DEFAULT_BACKDATE_MS;
-  if (!Number.isFinite(backdateMs) || backdateMs < 0) throw new TypeError('backdateMs must be a non-negative number');
-  return { trustDomain: options.trustDomain, keyAlgorithm, clock: options.clock ?? systemClock, backdateMs };
+  if (!Number.isFinite(backdateMs) || backdateMs < 0)
+    throw new TypeError('backdateMs must be a non-negative number');
+  return {
+    trustDomain: options.trustDomain,
+    keyAlgorithm,
+    clock: options.clock ?? systemClock,
+    backdateMs,
+  };
 }
 
 function checkTtl(ttlMs: number, what: string): number {
@@ -227,7 +263,10 @@ function caName(trustDomain: string, commonName: string): x509.JsonName {
 
 /** Rule 11: a CA's SPIFFE ID is the bare trust domain. Non-critical because the subject is not empty. */
 function spiffeSan(trustDomain: string): x509.SubjectAlternativeNameExtension {
-  return new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }], false);
+  return new x509.SubjectAlternativeNameExtension(
+    [{ type: 'url', value: `spiffe://${trustDomain}` }],
+    false,
+  );
 }
 
 /**
@@ -266,7 +305,9 @@ function parseRootCertificate(pem: string): NodeX509Certificate {
   }
 }
 
-async function importSigningKey(pem: string): Promise<{ key: CryptoKey; signingParams: Algorithm }> {
+async function importSigningKey(
+  pem: string,
+): Promise<{ key: CryptoKey; signingParams: Algorithm }> {
   let keyObject;
   try {
     keyObject = createPrivateKey(pem);
@@ -274,7 +315,11 @@ async function importSigningKey(pem: string): Promise<{ key: CryptoKey; signingP
     throw new TypeError('generateIssuer: the root private key cannot be parsed');
   }
   const { kind, description } = classifyKey(keyObject);
-  if (!kind) throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `the root key type ${description} is not accepted`);
+  if (!kind)
+    throw new WardenError(
+      'ERR_TRUST_MATERIAL_INVALID',
+      `the root key type ${description} is not accepted`,
+    );
   const params = webCryptoParamsFor(kind);
   const pkcs8 = keyObject.export({ format: 'der', type: 'pkcs8' });
   const key = await crypto.subtle.importKey('pkcs8', pkcs8, params.importParams, false, ['sign']);

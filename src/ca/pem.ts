@@ -34,11 +34,17 @@ export function parsePemBlocks(text: string): PemParseResult {
     }
     last = BLOCK_RE.lastIndex;
     if (label !== endLabel) {
-      return { ok: false, problem: `has a PEM block that begins "${label}" but ends "${endLabel}"` };
+      return {
+        ok: false,
+        problem: `has a PEM block that begins "${label}" but ends "${endLabel}"`,
+      };
     }
     if (/^[A-Za-z-]+:/m.test(body)) {
       // RFC 1421 headers: in practice "Proc-Type: 4,ENCRYPTED" on a legacy encrypted key.
-      return { ok: false, problem: `has a ${label} PEM block with headers (an encrypted key is not supported)` };
+      return {
+        ok: false,
+        problem: `has a ${label} PEM block with headers (an encrypted key is not supported)`,
+      };
     }
     if (!BASE64_BODY_RE.test(body)) {
       return { ok: false, problem: `has a ${label} PEM block that is not valid base64` };
@@ -51,7 +57,10 @@ export function parsePemBlocks(text: string): PemParseResult {
     }
   }
   if (text.slice(last).trim().length > 0) {
-    return { ok: false, problem: blocks.length === 0 ? 'contains no PEM block' : 'contains text outside PEM blocks' };
+    return {
+      ok: false,
+      problem: blocks.length === 0 ? 'contains no PEM block' : 'contains text outside PEM blocks',
+    };
   }
   if (blocks.length === 0) return { ok: false, problem: 'contains no PEM block' };
   return { ok: true, blocks };

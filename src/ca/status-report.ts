@@ -1,6 +1,11 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
-import { certificateValidity, sha256Fingerprint, spiffeIdsOf, subjectText } from './certificate-facts.js';
+import {
+  certificateValidity,
+  sha256Fingerprint,
+  spiffeIdsOf,
+  subjectText,
+} from './certificate-facts.js';
 import { classifyKey } from './key-algorithm.js';
 import type { TrustBundle } from './trust-bundle.js';
 
@@ -47,7 +52,10 @@ export function buildStatusReport(bundle: TrustBundle, clock: Clock): TrustStatu
 }
 
 /** The certificates (anchors, issuer, intermediates) whose notAfter is within `days` of the report's time. */
-export function certificatesExpiringWithin(report: TrustStatusReport, days: number): CertificateStatus[] {
+export function certificatesExpiringWithin(
+  report: TrustStatusReport,
+  days: number,
+): CertificateStatus[] {
   if (!Number.isFinite(days) || days < 0) throw new TypeError('days must be a non-negative number');
   const limit = Date.parse(report.checkedAt) + days * DAY_MS;
   return [...report.anchors, report.issuer, ...report.intermediates].filter(
@@ -60,7 +68,11 @@ export function expiresWithin(report: TrustStatusReport, days: number): boolean 
   return certificatesExpiringWithin(report, days).length > 0;
 }
 
-function describeCertificate(cert: X509Certificate, role: CertificateRole, now: Date): CertificateStatus {
+function describeCertificate(
+  cert: X509Certificate,
+  role: CertificateRole,
+  now: Date,
+): CertificateStatus {
   const { notBefore, notAfter } = certificateValidity(cert);
   return {
     role,

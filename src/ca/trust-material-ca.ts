@@ -4,7 +4,11 @@ import { silentLogger, type Logger } from '../shared/logger.js';
 import { spiffeIdsOf } from './certificate-facts.js';
 import { generateTrustMaterial } from './generate.js';
 import type { KeyAlgorithm } from './key-algorithm.js';
-import { buildStatusReport, certificatesExpiringWithin, type CertificateStatus } from './status-report.js';
+import {
+  buildStatusReport,
+  certificatesExpiringWithin,
+  type CertificateStatus,
+} from './status-report.js';
 import type { TrustBundle, TrustSource } from './trust-bundle.js';
 import type { TrustMaterialPem } from './trust-material.js';
 import type { TrustMaterialStore } from './trust-store.js';
@@ -44,7 +48,9 @@ export interface TrustMaterialCa extends TrustSource {
 }
 
 /** Loads (or, when absent, generates and stores) trust material and serves it as a TrustSource. */
-export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Promise<TrustMaterialCa> {
+export async function startTrustMaterialCa(
+  options: TrustMaterialCaOptions,
+): Promise<TrustMaterialCa> {
   const { store } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
@@ -56,7 +62,10 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
     material = await store.load();
     if (material === null) {
       if (options.generateIfAbsent === false) {
-        throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `no trust material in ${store.describe()}`);
+        throw new WardenError(
+          'ERR_TRUST_MATERIAL_INVALID',
+          `no trust material in ${store.describe()}`,
+        );
       }
       const generated = await generateTrustMaterial({
         trustDomain: options.trustDomain,
@@ -72,12 +81,18 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
         // Another process or replica won the race: use its material, discard ours.
         material = await store.load();
         if (material === null) {
-          throw new WardenError('ERR_TRUST_MATERIAL_IO', `trust material in ${store.describe()} vanished while starting`);
+          throw new WardenError(
+            'ERR_TRUST_MATERIAL_IO',
+            `trust material in ${store.describe()} vanished while starting`,
+          );
         }
       }
     }
   } catch (err) {
-    logger.error({ store: store.describe(), error: describeError(err) }, 'cannot obtain trust material');
+    logger.error(
+      { store: store.describe(), error: describeError(err) },
+      'cannot obtain trust material',
+    );
     throw err;
   }
 
@@ -85,13 +100,20 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
   try {
     validated = validateTrustMaterial(material, { clock, names: store.names });
   } catch (err) {
-    logger.error({ store: store.describe(), error: describeError(err) }, 'stored trust material is invalid');
+    logger.error(
+      { store: store.describe(), error: describeError(err) },
+      'stored trust material is invalid',
+    );
     throw err;
   }
 
   let current = createTrustBundle(validated, 1);
   logger.info(
-    { store: store.describe(), generation: current.generation, ...certificateSummary(current, clock) },
+    {
+      store: store.describe(),
+      generation: current.generation,
+      ...certificateSummary(current, clock),
+    },
     origin === 'generated' ? 'generated new trust material' : 'loaded existing trust material',
   );
   warnAboutTrustDomain(current, options.trustDomain, logger);
@@ -107,7 +129,10 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
     try {
       const loaded = await store.load();
       if (loaded === null) {
-        throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `trust material disappeared from ${store.describe()}`);
+        throw new WardenError(
+          'ERR_TRUST_MATERIAL_INVALID',
+          `trust material disappeared from ${store.describe()}`,
+        );
       }
       next = validateTrustMaterial(loaded, { clock, names: store.names });
     } catch (err) {
@@ -127,7 +152,14 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
     }
     const bundle = createTrustBundle(next, current.generation + 1);
     current = bundle;
-    logger.info({ store: store.describe(), generation: bundle.generation, ...certificateSummary(bundle, clock) }, 'reloaded trust material');
+    logger.info(
+      {
+        store: store.describe(),
+        generation: bundle.generation,
+        ...certificateSummary(bundle, clock),
+      },
+      'reloaded trust material',
+    );
     warnAboutTrustDomain(bundle, options.trustDomain, logger);
     warnAboutExpiry(bundle, clock, warnDays, logger);
     for (const listener of [...listeners]) {
@@ -164,8 +196,12 @@ export async function startTrustMaterialCa(options: TrustMaterialCaOptions): Pro
 }
 
 /** Freezes validated material into a TrustBundle of the given generation. */
-export function createTrustBundle(validated: ValidatedTrustMaterial, generation: number): TrustBundle {
-  if (!Number.isInteger(generation) || generation < 1) throw new TypeError('generation must be a positive integer');
+export function createTrustBundle(
+  validated: ValidatedTrustMaterial,
+  generation: number,
+): TrustBundle {
+  if (!Number.isInteger(generation) || generation < 1)
+    throw new TypeError('generation must be a positive integer');
   return Object.freeze({
     generation,
     anchorsPem: validated.anchorsPem,
@@ -193,7 +229,10 @@ function warnAboutTrustDomain(bundle: TrustBundle, trustDomain: string, logger: 
   if (!issuing) return;
   const ids = spiffeIdsOf(issuing);
   if (ids.length > 0 && !ids.includes(`spiffe://${trustDomain}`)) {
-    logger.warn({ issuerSpiffeIds: ids, trustDomain }, 'the issuer certificate names a different trust domain');
+    logger.warn(
+      { issuerSpiffeIds: ids, trustDomain },
+      'the issuer certificate names a different trust domain',
+    );
   }
 }
 
@@ -202,9 +241,14 @@ function warnAboutExpiry(bundle: TrustBundle, clock: Clock, days: number, logger
   const expiring = certificatesExpiringWithin(buildStatusReport(bundle, clock), days);
   for (const cert of expiring) {
     logger.warn(
-      { role: cert.role, subject: cert.subject, sha256Fingerprint: cert.sha256Fingerprint, notAfter: cert.notAfter, daysLeft: cert.daysLeft },
+      {
+        role: cert.role,
+        subject: cert.subject,
+        sha256Fingerprint: cert.sha256Fingerprint,
+        notAfter: cert.notAfter,
+        daysLeft: cert.daysLeft,
+      },
       `trust material expires within ${days} days`,
     );
   }
 }
-

@@ -8,7 +8,11 @@ import { printable } from '../shared/spiffe-id.js';
 import { certificateValidity, subjectText } from './certificate-facts.js';
 import { classifyKey } from './key-algorithm.js';
 import { parsePemBlocks, toPem, type PemBlock } from './pem.js';
-import { DEFAULT_TRUST_MATERIAL_NAMES, type TrustMaterialNames, type TrustMaterialPem } from './trust-material.js';
+import {
+  DEFAULT_TRUST_MATERIAL_NAMES,
+  type TrustMaterialNames,
+  type TrustMaterialPem,
+} from './trust-material.js';
 
 export interface ValidateTrustMaterialOptions {
   /** Decides "expired" and "not yet valid" (default: the system clock). */
@@ -45,9 +49,13 @@ export function validateTrustMaterial(
 ): ValidatedTrustMaterial {
   const { problems, result } = inspectTrustMaterial(material, options);
   if (problems.length > 0 || !result) {
-    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `invalid trust material: ${problems.join('; ')}`, {
-      details: { problems: problems.length },
-    });
+    throw new WardenError(
+      'ERR_TRUST_MATERIAL_INVALID',
+      `invalid trust material: ${problems.join('; ')}`,
+      {
+        details: { problems: problems.length },
+      },
+    );
   }
   return result;
 }
@@ -79,7 +87,8 @@ function inspectTrustMaterial(
   const anchors = parseCertificates(material.anchorsPem, names.anchors, problems);
   for (const anchor of anchors) {
     checkCaCertificate(anchor, now, problems);
-    if (!isSelfSigned(anchor.node)) problems.push(`${anchor.label} is not self-signed (ca.crt must hold only roots)`);
+    if (!isSelfSigned(anchor.node))
+      problems.push(`${anchor.label} is not self-signed (ca.crt must hold only roots)`);
   }
 
   const chain = parseCertificates(material.issuerChainPem, names.issuerChain, problems);
@@ -91,7 +100,8 @@ function inspectTrustMaterial(
     }
     const parent = chain[i + 1];
     if (parent) {
-      if (!signedBy(cert.node, parent.node)) problems.push(`${cert.label} is not issued by ${parent.label}`);
+      if (!signedBy(cert.node, parent.node))
+        problems.push(`${cert.label} is not issued by ${parent.label}`);
       return;
     }
     const root = anchors.find((anchor) => signedBy(cert.node, anchor.node));
@@ -164,14 +174,19 @@ function checkCaCertificate(cert: ParsedCertificate, now: number, problems: stri
   const { node, label } = cert;
   if (!node.ca) problems.push(`${label} is not a CA certificate (basicConstraints cA is not true)`);
   const usage = keyUsageOf(cert);
-  if (usage === 'unreadable') problems.push(`${label} has a keyUsage extension that cannot be read`);
-  else if (usage === null) problems.push(`${label} has no keyUsage extension (a CA certificate needs keyCertSign)`);
-  else if ((usage & x509.KeyUsageFlags.keyCertSign) === 0) problems.push(`${label} keyUsage does not include keyCertSign`);
+  if (usage === 'unreadable')
+    problems.push(`${label} has a keyUsage extension that cannot be read`);
+  else if (usage === null)
+    problems.push(`${label} has no keyUsage extension (a CA certificate needs keyCertSign)`);
+  else if ((usage & x509.KeyUsageFlags.keyCertSign) === 0)
+    problems.push(`${label} keyUsage does not include keyCertSign`);
   const { kind, description } = classifyKey(node.publicKey);
-  if (!kind) problems.push(`${label}: public key type ${description} is not accepted (${ACCEPTED})`);
+  if (!kind)
+    problems.push(`${label}: public key type ${description} is not accepted (${ACCEPTED})`);
   const { notBefore, notAfter } = certificateValidity(node);
   if (now > notAfter.getTime()) problems.push(`${label} expired at ${notAfter.toISOString()}`);
-  if (now < notBefore.getTime()) problems.push(`${label} is not valid until ${notBefore.toISOString()}`);
+  if (now < notBefore.getTime())
+    problems.push(`${label} is not valid until ${notBefore.toISOString()}`);
 }
 
 function keyUsageOf(cert: ParsedCertificate): number | null | 'unreadable' {
@@ -260,7 +275,11 @@ function parsePrivateKey(pem: string, file: string, problems: string[]): KeyObje
   }
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: block.der, format: 'der', type: KEY_LABELS[block.label] as 'pkcs8' | 'sec1' | 'pkcs1' });
+    key = createPrivateKey({
+      key: block.der,
+      format: 'der',
+      type: KEY_LABELS[block.label] as 'pkcs8' | 'sec1' | 'pkcs1',
+    });
   } catch {
     problems.push(`${file} is not a valid ${block.label}`);
     return null;

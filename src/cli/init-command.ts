@@ -8,14 +8,31 @@ import { parseDuration } from '../shared/duration.js';
 import { WardenError } from '../shared/errors.js';
 import { formatFlagHelp, parseFlags, type FlagSpecs } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
-import { fileTrustStoreFromFlags, stringFlag, TRUST_MATERIAL_FLAGS, wantsHelp } from './trust-material-flags.js';
+import {
+  fileTrustStoreFromFlags,
+  stringFlag,
+  TRUST_MATERIAL_FLAGS,
+  wantsHelp,
+} from './trust-material-flags.js';
 
 const FLAGS: FlagSpecs = {
   ...TRUST_MATERIAL_FLAGS,
-  'trust-domain': { kind: 'string', description: 'Trust domain named in the root and issuer', default: 'localhost' },
-  'key-algorithm': { kind: 'string', description: `Key algorithm: ${KEY_ALGORITHMS.join(' | ')}`, default: 'ecdsa-p256' },
+  'trust-domain': {
+    kind: 'string',
+    description: 'Trust domain named in the root and issuer',
+    default: 'localhost',
+  },
+  'key-algorithm': {
+    kind: 'string',
+    description: `Key algorithm: ${KEY_ALGORITHMS.join(' | ')}`,
+    default: 'ecdsa-p256',
+  },
   'root-ttl': { kind: 'string', description: 'Lifetime of the root certificate', default: '8760h' },
-  'issuer-ttl': { kind: 'string', description: 'Lifetime of the issuer certificate (never past the root)', default: '8760h' },
+  'issuer-ttl': {
+    kind: 'string',
+    description: 'Lifetime of the issuer certificate (never past the root)',
+    default: '8760h',
+  },
 };
 
 /** `warden init`: create a root and an issuer in the credentials directory, then exit. */
@@ -24,7 +41,9 @@ export const initCommand: CliCommand = {
   summary: 'Create trust material (root, issuer) in the credentials directory',
   async run(argv, io) {
     if (wantsHelp(argv)) {
-      io.stdout.write(`Usage: warden init [flags]\n\n${initCommand.summary}. Refuses if material exists.\n\n${formatFlagHelp(FLAGS)}\n`);
+      io.stdout.write(
+        `Usage: warden init [flags]\n\n${initCommand.summary}. Refuses if material exists.\n\n${formatFlagHelp(FLAGS)}\n`,
+      );
       return 0;
     }
     const flags = parseFlags(argv, FLAGS);
@@ -34,7 +53,10 @@ export const initCommand: CliCommand = {
     }
     const keyAlgorithm = stringFlag(flags, 'key-algorithm');
     if (!isKeyAlgorithm(keyAlgorithm)) {
-      throw new WardenError('ERR_CONFIG_INVALID', `flag -key-algorithm: "${keyAlgorithm}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `flag -key-algorithm: "${keyAlgorithm}" is not one of ${KEY_ALGORITHMS.join(', ')}`,
+      );
     }
     const rootTtlMs = parseDuration(stringFlag(flags, 'root-ttl'), 'flag -root-ttl');
     const issuerTtlMs = parseDuration(stringFlag(flags, 'issuer-ttl'), 'flag -issuer-ttl');
@@ -57,7 +79,10 @@ export const initCommand: CliCommand = {
     });
     if ((await store.create(generated.material)) === 'exists') return refuse();
 
-    const report = buildStatusReport(createTrustBundle(validateTrustMaterial(generated.material), 1), systemClock);
+    const report = buildStatusReport(
+      createTrustBundle(validateTrustMaterial(generated.material), 1),
+      systemClock,
+    );
     const line = (what: string, c: CertificateStatus): string =>
       `  ${what.padEnd(7)} ${c.subject}  ${c.sha256Fingerprint}  notAfter ${c.notAfter}\n`;
     io.stdout.write(

@@ -1,15 +1,28 @@
-import { buildStatusReport, certificatesExpiringWithin, type CertificateStatus } from '../ca/status-report.js';
+import {
+  buildStatusReport,
+  certificatesExpiringWithin,
+  type CertificateStatus,
+} from '../ca/status-report.js';
 import { createTrustBundle } from '../ca/trust-material-ca.js';
 import { validateTrustMaterial } from '../ca/validate.js';
 import { systemClock } from '../shared/clock.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { formatFlagHelp, parseFlags, type FlagSpecs } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
-import { fileTrustStoreFromFlags, stringFlag, TRUST_MATERIAL_FLAGS, wantsHelp } from './trust-material-flags.js';
+import {
+  fileTrustStoreFromFlags,
+  stringFlag,
+  TRUST_MATERIAL_FLAGS,
+  wantsHelp,
+} from './trust-material-flags.js';
 
 const FLAGS: FlagSpecs = {
   ...TRUST_MATERIAL_FLAGS,
-  'warn-days': { kind: 'number', description: 'Exit 3 when a certificate expires within this many days', default: '30' },
+  'warn-days': {
+    kind: 'number',
+    description: 'Exit 3 when a certificate expires within this many days',
+    default: '30',
+  },
   output: { kind: 'string', description: 'Output format: text | json', default: 'text' },
 };
 
@@ -32,7 +45,10 @@ export const statusCommand: CliCommand = {
     const flags = parseFlags(argv, FLAGS);
     const output = stringFlag(flags, 'output');
     if (output !== 'text' && output !== 'json') {
-      throw new WardenError('ERR_CONFIG_INVALID', `flag -output: "${output}" is not one of text, json`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `flag -output: "${output}" is not one of text, json`,
+      );
     }
     const warnDays = flags.values['warn-days'] as number;
     if (!Number.isFinite(warnDays) || warnDays < 0) {
@@ -48,13 +64,18 @@ export const statusCommand: CliCommand = {
     try {
       const material = await store.load();
       if (material === null) {
-        throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `no trust material in ${store.describe()} (create it with "warden init")`);
+        throw new WardenError(
+          'ERR_TRUST_MATERIAL_INVALID',
+          `no trust material in ${store.describe()} (create it with "warden init")`,
+        );
       }
       validated = validateTrustMaterial(material, { clock: systemClock, names: store.names });
     } catch (err) {
       if (!isWardenError(err)) throw err;
       if (output === 'json') {
-        io.stdout.write(`${JSON.stringify({ valid: false, code: err.code, error: err.message })}\n`);
+        io.stdout.write(
+          `${JSON.stringify({ valid: false, code: err.code, error: err.message })}\n`,
+        );
       } else {
         io.stderr.write(`warden status: ${err.code}: ${err.message}\n`);
       }
@@ -78,7 +99,9 @@ export const statusCommand: CliCommand = {
         `  not after:    ${c.notAfter} (${c.daysLeft} days left)\n`;
       const parts = [
         `Trust material in ${store.describe()}\n`,
-        ...report.anchors.map((a, i) => block(`Trust anchor ${i + 1} of ${report.anchors.length}`, a)),
+        ...report.anchors.map((a, i) =>
+          block(`Trust anchor ${i + 1} of ${report.anchors.length}`, a),
+        ),
         ...report.intermediates.map((c, i) => block(`Intermediate ${i + 1}`, c)),
         block('Issuer', report.issuer),
       ];

@@ -9,24 +9,34 @@ export const TRUST_MATERIAL_FLAGS: FlagSpecs = {
     description: 'Directory holding the trust anchors, issuer certificate and issuer key',
     default: './.warden/credentials',
   },
-  'issuer-ca-filename': { kind: 'string', description: 'File name of the trust anchors (roots)', default: 'ca.crt' },
+  'issuer-ca-filename': {
+    kind: 'string',
+    description: 'File name of the trust anchors (roots)',
+    default: 'ca.crt',
+  },
   'issuer-certificate-filename': {
     kind: 'string',
     description: 'File name of the issuer certificate (then any intermediates)',
     default: 'issuer.crt',
   },
-  'issuer-key-filename': { kind: 'string', description: 'File name of the issuer private key', default: 'issuer.key' },
+  'issuer-key-filename': {
+    kind: 'string',
+    description: 'File name of the issuer private key',
+    default: 'issuer.key',
+  },
 };
 
 export function stringFlag(flags: ParsedFlags, name: string): string {
   const value = flags.values[name];
-  if (typeof value !== 'string') throw new TypeError(`flag --${name} is not a string flag with a default`);
+  if (typeof value !== 'string')
+    throw new TypeError(`flag --${name} is not a string flag with a default`);
   return value;
 }
 
 export function fileTrustStoreFromFlags(flags: ParsedFlags): FileTrustMaterialStore {
   const directory = stringFlag(flags, 'issuer-credentials');
-  if (directory.length === 0) throw new WardenError('ERR_CONFIG_INVALID', 'flag -issuer-credentials must not be empty');
+  if (directory.length === 0)
+    throw new WardenError('ERR_CONFIG_INVALID', 'flag -issuer-credentials must not be empty');
   return createFileTrustStore({
     directory,
     names: {

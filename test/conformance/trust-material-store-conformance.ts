@@ -1,6 +1,11 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { generateTrustMaterial } from '../../src/ca/generate.js';
-import { TRUST_MATERIAL_PARTS, pemOf, type TrustMaterialPart, type TrustMaterialPem } from '../../src/ca/trust-material.js';
+import {
+  TRUST_MATERIAL_PARTS,
+  pemOf,
+  type TrustMaterialPart,
+  type TrustMaterialPem,
+} from '../../src/ca/trust-material.js';
 import type { TrustMaterialStore } from '../../src/ca/trust-store.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { WardenError } from '../../src/shared/errors.js';
@@ -27,7 +32,10 @@ const FIELD: Record<TrustMaterialPart, keyof TrustMaterialPem> = {
   issuerKey: 'issuerKeyPem',
 };
 
-function only(material: TrustMaterialPem, parts: readonly TrustMaterialPart[]): Partial<TrustMaterialPem> {
+function only(
+  material: TrustMaterialPem,
+  parts: readonly TrustMaterialPart[],
+): Partial<TrustMaterialPem> {
   const out: Partial<Record<keyof TrustMaterialPem, string>> = {};
   for (const part of parts) out[FIELD[part]] = pemOf(material, part);
   return out;
@@ -54,7 +62,9 @@ export function describeTrustMaterialStoreConformance(
     beforeAll(async () => {
       const clock = new ManualClock(Date.UTC(2026, 0, 1));
       for (let i = 0; i < 6; i++) {
-        materials.push((await generateTrustMaterial({ trustDomain: `td${i}.example`, clock })).material);
+        materials.push(
+          (await generateTrustMaterial({ trustDomain: `td${i}.example`, clock })).material,
+        );
       }
     });
     beforeEach(async () => {
@@ -91,14 +101,20 @@ export function describeTrustMaterialStoreConformance(
 
     it('lets exactly one of several concurrent creators win, and all of them load the winner', async () => {
       const handles = materials.map(() => subject.open());
-      const outcomes = await Promise.all(handles.map((h, i) => h.create(materials[i] as TrustMaterialPem)));
+      const outcomes = await Promise.all(
+        handles.map((h, i) => h.create(materials[i] as TrustMaterialPem)),
+      );
       expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
       const winner = materials[outcomes.indexOf('created')];
       for (const h of handles) expect(await h.load()).toEqual(winner);
     });
 
     it('returns stored bytes without judging them (validation is the CA’s job)', async () => {
-      const junk = { anchorsPem: 'not a cert', issuerChainPem: 'nor this', issuerKeyPem: 'nor a key' };
+      const junk = {
+        anchorsPem: 'not a cert',
+        issuerChainPem: 'nor this',
+        issuerKeyPem: 'nor a key',
+      };
       await subject.seed(junk);
       expect(await subject.store.load()).toEqual(junk);
     });
@@ -116,7 +132,9 @@ export function describeTrustMaterialStoreConformance(
       async (_name, present) => {
         const seeded = only(first(), present);
         await subject.seed(seeded);
-        const missing = TRUST_MATERIAL_PARTS.filter((p) => !present.includes(p)).map((p) => subject.store.names[p]);
+        const missing = TRUST_MATERIAL_PARTS.filter((p) => !present.includes(p)).map(
+          (p) => subject.store.names[p],
+        );
 
         const loadErr = await rejection(subject.store.load());
         expect(loadErr).toBeInstanceOf(WardenError);
@@ -133,9 +151,12 @@ export function describeTrustMaterialStoreConformance(
     it('never puts key material in its description or errors', async () => {
       await subject.seed(only(first(), ['issuerKey']));
       const err = await rejection(subject.store.load());
-      const body = first().issuerKeyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+      const body = first()
+        .issuerKeyPem.replace(/-----[A-Z ]+-----/g, '')
+        .replace(/\s+/g, '');
       const text = `${subject.store.describe()} ${err instanceof WardenError ? err.message : err}`;
-      for (let i = 0; i + 16 <= body.length; i += 16) expect(text).not.toContain(body.slice(i, i + 16));
+      for (let i = 0; i + 16 <= body.length; i += 16)
+        expect(text).not.toContain(body.slice(i, i + 16));
     });
   });
 }

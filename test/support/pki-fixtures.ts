@@ -37,7 +37,11 @@ function keyGen(kind: FixtureKey): { gen: Algorithm; sign: Algorithm; importAs: 
         modulusLength: kind === 'rsa-1024' ? 1024 : 2048,
         publicExponent: new Uint8Array([1, 0, 1]),
       };
-      return { gen: rsa as Algorithm, sign: rsa as Algorithm, importAs: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm };
+      return {
+        gen: rsa as Algorithm,
+        sign: rsa as Algorithm,
+        importAs: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm,
+      };
     }
   }
 }
@@ -76,7 +80,10 @@ export interface MintOptions {
 /** Mints any certificate a test needs, including ones Warden must reject. */
 export async function mintCertificate(options: MintOptions): Promise<CaCredential> {
   const params = keyGen(options.key ?? 'ecdsa-p256');
-  const keys = (await crypto.subtle.generateKey(params.gen, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await crypto.subtle.generateKey(params.gen, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const spki = await crypto.subtle.exportKey('spki', keys.publicKey);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(options.ca, options.pathLength, true),
@@ -94,14 +101,24 @@ export async function mintCertificate(options: MintOptions): Promise<CaCredentia
     ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
   ];
   const emptySubject = options.subject === '';
-  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, emptySubject));
-  if (options.extKeyUsage) extensions.push(new x509.ExtendedKeyUsageExtension([...options.extKeyUsage], false));
+  if (names.length > 0)
+    extensions.push(new x509.SubjectAlternativeNameExtension(names, emptySubject));
+  if (options.extKeyUsage)
+    extensions.push(new x509.ExtendedKeyUsageExtension([...options.extKeyUsage], false));
 
   let cert: x509.X509Certificate;
   const serialNumber = `01${randomBytes(15).toString('hex')}`;
   if (!options.signer) {
     cert = await x509.X509CertificateGenerator.createSelfSigned(
-      { serialNumber, name: options.subject, notBefore: options.notBefore, notAfter: options.notAfter, keys, signingAlgorithm: params.sign, extensions },
+      {
+        serialNumber,
+        name: options.subject,
+        notBefore: options.notBefore,
+        notAfter: options.notAfter,
+        keys,
+        signingAlgorithm: params.sign,
+        extensions,
+      },
       crypto,
     );
   } else {
@@ -115,7 +132,8 @@ export async function mintCertificate(options: MintOptions): Promise<CaCredentia
       ['sign'],
     );
     const signerSki = signerCert.getExtension(x509.SubjectKeyIdentifierExtension);
-    if (signerSki) extensions.push(new x509.AuthorityKeyIdentifierExtension(signerSki.keyId, false));
+    if (signerSki)
+      extensions.push(new x509.AuthorityKeyIdentifierExtension(signerSki.keyId, false));
     cert = await x509.X509CertificateGenerator.create(
       {
         serialNumber,
@@ -133,7 +151,10 @@ export async function mintCertificate(options: MintOptions): Promise<CaCredentia
   }
   return {
     certificatePem: toPem('CERTIFICATE', new Uint8Array(cert.rawData)),
-    privateKeyPem: toPem('PRIVATE KEY', new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey))),
+    privateKeyPem: toPem(
+      'PRIVATE KEY',
+      new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey)),
+    ),
   };
 }
 
@@ -162,11 +183,7 @@ export function nodeCert(pem: string): X509Certificate {
 }
 
 export type OpensslKeyVariant =
-  | 'p256-pkcs8'
-  | 'p256-sec1-with-params'
-  | 'p384-sec1'
-  | 'rsa2048-pkcs1'
-  | 'ed25519-pkcs8';
+  'p256-pkcs8' | 'p256-sec1-with-params' | 'p384-sec1' | 'rsa2048-pkcs1' | 'ed25519-pkcs8';
 
 const OPENSSL_CONFIG = `
 [ req ]
@@ -194,7 +211,15 @@ async function opensslKey(dir: string, name: string, variant: OpensslKeyVariant)
   const file = path.join(dir, name);
   switch (variant) {
     case 'p256-pkcs8':
-      await opensslOk(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file]);
+      await opensslOk([
+        'genpkey',
+        '-algorithm',
+        'EC',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-out',
+        file,
+      ]);
       break;
     case 'p256-sec1-with-params':
       // What `openssl ecparam -genkey` writes: an EC PARAMETERS block, then EC PRIVATE KEY.
@@ -223,14 +248,35 @@ export interface OpensslMaterial extends TrustMaterialPem {
  */
 export async function makeOpensslMaterial(
   dir: string,
-  options: { rootKey: OpensslKeyVariant; issuerKey: OpensslKeyVariant; intermediate?: boolean; days?: number },
+  options: {
+    rootKey: OpensslKeyVariant;
+    issuerKey: OpensslKeyVariant;
+    intermediate?: boolean;
+    days?: number;
+  },
 ): Promise<OpensslMaterial> {
   const cnf = path.join(dir, 'openssl.cnf');
   await writeFile(cnf, OPENSSL_CONFIG);
   const days = String(options.days ?? 30);
   const rootKey = await opensslKey(dir, 'root.key', options.rootKey);
   const rootCrt = path.join(dir, 'root.crt');
-  await opensslOk(['req', '-config', cnf, '-x509', '-new', '-key', rootKey, '-subj', '/O=byo.example/CN=BYO Root', '-days', days, '-extensions', 'v3_root', '-out', rootCrt]);
+  await opensslOk([
+    'req',
+    '-config',
+    cnf,
+    '-x509',
+    '-new',
+    '-key',
+    rootKey,
+    '-subj',
+    '/O=byo.example/CN=BYO Root',
+    '-days',
+    days,
+    '-extensions',
+    'v3_root',
+    '-out',
+    rootCrt,
+  ]);
 
   let signerCrt = rootCrt;
   let signerKey = rootKey;
@@ -239,8 +285,37 @@ export async function makeOpensslMaterial(
     const key = await opensslKey(dir, 'intermediate.key', 'p256-pkcs8');
     const csr = path.join(dir, 'intermediate.csr');
     const crt = path.join(dir, 'intermediate.crt');
-    await opensslOk(['req', '-config', cnf, '-new', '-key', key, '-subj', '/O=byo.example/CN=BYO Intermediate', '-out', csr]);
-    await opensslOk(['x509', '-req', '-in', csr, '-CA', rootCrt, '-CAkey', rootKey, '-CAcreateserial', '-days', days, '-extfile', cnf, '-extensions', 'v3_intermediate', '-out', crt]);
+    await opensslOk([
+      'req',
+      '-config',
+      cnf,
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      '/O=byo.example/CN=BYO Intermediate',
+      '-out',
+      csr,
+    ]);
+    await opensslOk([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      rootCrt,
+      '-CAkey',
+      rootKey,
+      '-CAcreateserial',
+      '-days',
+      days,
+      '-extfile',
+      cnf,
+      '-extensions',
+      'v3_intermediate',
+      '-out',
+      crt,
+    ]);
     signerCrt = crt;
     signerKey = key;
     intermediatePem = await readFile(crt, 'utf8');
@@ -248,8 +323,37 @@ export async function makeOpensslMaterial(
   const issuerKey = await opensslKey(dir, 'issuer.key', options.issuerKey);
   const csr = path.join(dir, 'issuer.csr');
   const issuerCrt = path.join(dir, 'issuer.crt');
-  await opensslOk(['req', '-config', cnf, '-new', '-key', issuerKey, '-subj', '/O=byo.example/CN=BYO Issuer', '-out', csr]);
-  await opensslOk(['x509', '-req', '-in', csr, '-CA', signerCrt, '-CAkey', signerKey, '-CAcreateserial', '-days', days, '-extfile', cnf, '-extensions', 'v3_issuer', '-out', issuerCrt]);
+  await opensslOk([
+    'req',
+    '-config',
+    cnf,
+    '-new',
+    '-key',
+    issuerKey,
+    '-subj',
+    '/O=byo.example/CN=BYO Issuer',
+    '-out',
+    csr,
+  ]);
+  await opensslOk([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    signerCrt,
+    '-CAkey',
+    signerKey,
+    '-CAcreateserial',
+    '-days',
+    days,
+    '-extfile',
+    cnf,
+    '-extensions',
+    'v3_issuer',
+    '-out',
+    issuerCrt,
+  ]);
   return {
     anchorsPem: await readFile(rootCrt, 'utf8'),
     issuerChainPem: (await readFile(issuerCrt, 'utf8')) + intermediatePem,

@@ -35,7 +35,10 @@ describe('acquireFileLock', () => {
   it('creates the lock file holding this process’s pid, and removes it on release', async () => {
     const file = lockPath();
     const lock = await acquireFileLock(file);
-    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ pid: process.pid, host: hostname() });
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({
+      pid: process.pid,
+      host: hostname(),
+    });
     expect(await lock.release()).toBe(true);
     await expect(readFile(file)).rejects.toThrow();
   });
@@ -51,7 +54,9 @@ describe('acquireFileLock', () => {
   it('waits for a live holder and times out with a message naming it', async () => {
     const file = lockPath();
     await writeFile(file, record(sleeper.pid as number));
-    const err = await acquireFileLock(file, { timeoutMs: 100, retryMs: 10 }).catch((e: unknown) => e);
+    const err = await acquireFileLock(file, { timeoutMs: 100, retryMs: 10 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WardenError);
     expect((err as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
     expect((err as WardenError).message).toContain(`held by process ${sleeper.pid}`);
@@ -71,14 +76,18 @@ describe('acquireFileLock', () => {
   it('does not trust a pid from another host: only age breaks such a lock', async () => {
     const file = lockPath();
     await writeFile(file, record(await exitedPid(), 'some-other-host'));
-    const err = await acquireFileLock(file, { timeoutMs: 100, retryMs: 10 }).catch((e: unknown) => e);
+    const err = await acquireFileLock(file, { timeoutMs: 100, retryMs: 10 }).catch(
+      (e: unknown) => e,
+    );
     expect((err as WardenError).message).toContain('timed out');
   });
 
   it('treats an empty lock (holder died before writing) as held until it is old', async () => {
     const file = lockPath();
     await writeFile(file, '');
-    await expect(acquireFileLock(file, { timeoutMs: 80, retryMs: 10 })).rejects.toThrow('timed out');
+    await expect(acquireFileLock(file, { timeoutMs: 80, retryMs: 10 })).rejects.toThrow(
+      'timed out',
+    );
     const old = new Date(Date.now() - 120_000);
     await utimes(file, old, old);
     const lock = await acquireFileLock(file, { timeoutMs: 1000 });

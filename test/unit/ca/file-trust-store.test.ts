@@ -12,7 +12,7 @@ import {
 import { generateTrustMaterial } from '../../../src/ca/generate.js';
 import type { TrustMaterialPem } from '../../../src/ca/trust-material.js';
 import { ManualClock } from '../../../src/shared/clock.js';
-import { WardenError } from '../../../src/shared/errors.js';
+import type { WardenError } from '../../../src/shared/errors.js';
 import { describeTrustMaterialStoreConformance } from '../../conformance/trust-material-store-conformance.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 
@@ -32,9 +32,12 @@ describeTrustMaterialStoreConformance('file store', async () => {
     open,
     async seed(parts) {
       await mkdir(directory, { recursive: true });
-      if (parts.anchorsPem !== undefined) await writeFile(path.join(directory, NAMES.anchors), parts.anchorsPem);
-      if (parts.issuerChainPem !== undefined) await writeFile(path.join(directory, NAMES.issuerChain), parts.issuerChainPem);
-      if (parts.issuerKeyPem !== undefined) await writeFile(path.join(directory, NAMES.issuerKey), parts.issuerKeyPem);
+      if (parts.anchorsPem !== undefined)
+        await writeFile(path.join(directory, NAMES.anchors), parts.anchorsPem);
+      if (parts.issuerChainPem !== undefined)
+        await writeFile(path.join(directory, NAMES.issuerChain), parts.issuerChainPem);
+      if (parts.issuerKeyPem !== undefined)
+        await writeFile(path.join(directory, NAMES.issuerKey), parts.issuerKeyPem);
     },
     async peek() {
       const out: Partial<Record<keyof TrustMaterialPem, string>> = {};
@@ -58,7 +61,9 @@ describe('file trust store specifics', () => {
 
   beforeAll(async () => {
     root = await makeTempDir();
-    material = (await generateTrustMaterial({ trustDomain: 'example.org', clock: new ManualClock() })).material;
+    material = (
+      await generateTrustMaterial({ trustDomain: 'example.org', clock: new ManualClock() })
+    ).material;
   });
   afterAll(async () => {
     await removeTempDir(root);
@@ -100,7 +105,11 @@ describe('file trust store specifics', () => {
   });
 
   it.each([
-    ['a path instead of a name', { ...NAMES, issuerKey: '../issuer.key' }, 'must be a plain file name'],
+    [
+      'a path instead of a name',
+      { ...NAMES, issuerKey: '../issuer.key' },
+      'must be a plain file name',
+    ],
     ['an empty name', { ...NAMES, anchors: '' }, 'must be a plain file name'],
     ['a reserved name', { ...NAMES, anchors: JOURNAL_FILE }, 'is reserved'],
     ['two parts with one name', { ...NAMES, issuerChain: 'ca.crt' }, 'must differ'],
@@ -125,7 +134,12 @@ describe('file trust store specifics', () => {
     const directory = freshDir();
     await createFileTrustStore({ directory }).create(material);
     // A lock held by a live process (this one): a load that tried to take it would time out.
-    const lock = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'held', createdAt: new Date().toISOString() });
+    const lock = JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      nonce: 'held',
+      createdAt: new Date().toISOString(),
+    });
     await writeFile(path.join(directory, LOCK_FILE), lock);
     const store = createFileTrustStore({ directory, lock: { timeoutMs: 50 } });
     expect(await store.load()).toEqual(material);
@@ -138,7 +152,12 @@ describe('file trust store specifics', () => {
 
   function journalFor(parts: readonly (keyof typeof NAMES)[]): string {
     const files = parts.map((part) => {
-      const text = part === 'anchors' ? material.anchorsPem : part === 'issuerChain' ? material.issuerChainPem : material.issuerKeyPem;
+      const text =
+        part === 'anchors'
+          ? material.anchorsPem
+          : part === 'issuerChain'
+            ? material.issuerChainPem
+            : material.issuerKeyPem;
       return { name: NAMES[part], sha256: createHash('sha256').update(text).digest('hex') };
     });
     return JSON.stringify({ version: 1, pid: 999999, files });
@@ -150,7 +169,10 @@ describe('file trust store specifics', () => {
     await writeFile(path.join(directory, STAGING_DIR, 'ca.crt'), material.anchorsPem);
     await writeFile(path.join(directory, NAMES.issuerKey), material.issuerKeyPem);
     await writeFile(path.join(directory, NAMES.issuerChain), material.issuerChainPem);
-    await writeFile(path.join(directory, JOURNAL_FILE), journalFor(['issuerKey', 'issuerChain', 'anchors']));
+    await writeFile(
+      path.join(directory, JOURNAL_FILE),
+      journalFor(['issuerKey', 'issuerChain', 'anchors']),
+    );
     expect(await createFileTrustStore({ directory }).load()).toBeNull();
     expect(await readdir(directory)).toEqual([]);
   });
@@ -158,7 +180,10 @@ describe('file trust store specifics', () => {
   it('does not treat a complete set as committed while its journal exists', async () => {
     const directory = freshDir();
     await createFileTrustStore({ directory }).create(material);
-    await writeFile(path.join(directory, JOURNAL_FILE), journalFor(['issuerKey', 'issuerChain', 'anchors']));
+    await writeFile(
+      path.join(directory, JOURNAL_FILE),
+      journalFor(['issuerKey', 'issuerChain', 'anchors']),
+    );
     expect(await createFileTrustStore({ directory }).load()).toBeNull();
     expect(await readdir(directory)).toEqual([]);
   });
@@ -168,11 +193,20 @@ describe('file trust store specifics', () => {
     await mkdir(directory, { recursive: true });
     await writeFile(path.join(directory, NAMES.issuerKey), material.issuerKeyPem);
     await writeFile(path.join(directory, NAMES.issuerChain), 'operator bytes\n');
-    await writeFile(path.join(directory, JOURNAL_FILE), journalFor(['issuerKey', 'issuerChain', 'anchors']));
-    const err = await createFileTrustStore({ directory }).load().catch((e: unknown) => e);
+    await writeFile(
+      path.join(directory, JOURNAL_FILE),
+      journalFor(['issuerKey', 'issuerChain', 'anchors']),
+    );
+    const err = await createFileTrustStore({ directory })
+      .load()
+      .catch((e: unknown) => e);
     expect((err as WardenError).code).toBe('ERR_TRUST_MATERIAL_INVALID');
-    expect((err as WardenError).message).toContain('ca.crt, issuer.key missing (issuer.crt present)');
-    expect(await readFile(path.join(directory, NAMES.issuerChain), 'utf8')).toBe('operator bytes\n');
+    expect((err as WardenError).message).toContain(
+      'ca.crt, issuer.key missing (issuer.crt present)',
+    );
+    expect(await readFile(path.join(directory, NAMES.issuerChain), 'utf8')).toBe(
+      'operator bytes\n',
+    );
   });
 
   it('removes a leftover staging directory (a crash before the journal) and creates normally', async () => {
@@ -187,7 +221,9 @@ describe('file trust store specifics', () => {
     const directory = freshDir();
     await mkdir(directory, { recursive: true });
     await writeFile(path.join(directory, JOURNAL_FILE), 'garbage');
-    const err = await createFileTrustStore({ directory }).load().catch((e: unknown) => e);
+    const err = await createFileTrustStore({ directory })
+      .load()
+      .catch((e: unknown) => e);
     expect((err as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
     expect((err as WardenError).message).toContain('remove it by hand');
   });
@@ -211,13 +247,17 @@ describe('file trust store specifics', () => {
     await mkdir(path.join(directory, NAMES.anchors), { recursive: true });
     await writeFile(path.join(directory, NAMES.issuerChain), material.issuerChainPem);
     await writeFile(path.join(directory, NAMES.issuerKey), material.issuerKeyPem);
-    const err = await createFileTrustStore({ directory }).load().catch((e: unknown) => e);
+    const err = await createFileTrustStore({ directory })
+      .load()
+      .catch((e: unknown) => e);
     expect((err as WardenError).message).toContain('ca.crt');
     expect((err as WardenError).message).toContain('not a regular file');
 
     await rm(path.join(directory, NAMES.anchors), { recursive: true });
     await writeFile(path.join(directory, NAMES.anchors), 'x'.repeat(1024 * 1024 + 1));
-    const big = await createFileTrustStore({ directory }).load().catch((e: unknown) => e);
+    const big = await createFileTrustStore({ directory })
+      .load()
+      .catch((e: unknown) => e);
     expect((big as WardenError).code).toBe('ERR_TRUST_MATERIAL_INVALID');
     expect((big as WardenError).message).toContain('ca.crt is larger than');
   });

@@ -22,10 +22,26 @@ describe('parsePemBlocks', () => {
     ['text without blocks', 'hello', 'contains no PEM block'],
     ['text before a block', `Certificate:\n${BLOCK}`, 'contains text outside PEM blocks'],
     ['text after a block', `${BLOCK}junk`, 'contains text outside PEM blocks'],
-    ['mismatched labels', BLOCK.replace('END CERTIFICATE', 'END PRIVATE KEY'), 'begins "CERTIFICATE" but ends "PRIVATE KEY"'],
-    ['a legacy encrypted key header', '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n', 'with headers'],
-    ['invalid base64', '-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n', 'not valid base64'],
-    ['an empty block', '-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n', 'empty CERTIFICATE'],
+    [
+      'mismatched labels',
+      BLOCK.replace('END CERTIFICATE', 'END PRIVATE KEY'),
+      'begins "CERTIFICATE" but ends "PRIVATE KEY"',
+    ],
+    [
+      'a legacy encrypted key header',
+      '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n',
+      'with headers',
+    ],
+    [
+      'invalid base64',
+      '-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n',
+      'not valid base64',
+    ],
+    [
+      'an empty block',
+      '-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n',
+      'empty CERTIFICATE',
+    ],
     ['too many blocks', BLOCK.repeat(65), 'more than 64'],
   ])('refuses %s', (_name, text, fragment) => {
     const result = parsePemBlocks(text);
@@ -34,7 +50,9 @@ describe('parsePemBlocks', () => {
   });
 
   it('never quotes the content in a problem', () => {
-    const result = parsePemBlocks('-----BEGIN PRIVATE KEY-----\nSECRETSECRET!!\n-----END PRIVATE KEY-----\n');
+    const result = parsePemBlocks(
+      '-----BEGIN PRIVATE KEY-----\nSECRETSECRET!!\n-----END PRIVATE KEY-----\n',
+    );
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.problem).not.toContain('SECRET');
   });

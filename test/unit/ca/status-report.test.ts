@@ -1,5 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { generateIssuer, generateTrustMaterial, type GeneratedTrustMaterial } from '../../../src/ca/generate.js';
+import {
+  generateIssuer,
+  generateTrustMaterial,
+  type GeneratedTrustMaterial,
+} from '../../../src/ca/generate.js';
 import {
   buildStatusReport,
   certificatesExpiringWithin,
@@ -23,7 +27,8 @@ describe('buildStatusReport', () => {
       clock: new ManualClock(START),
     });
   });
-  const bundleAt = (clock: ManualClock) => createTrustBundle(validateTrustMaterial(g.material, { clock }), 4);
+  const bundleAt = (clock: ManualClock) =>
+    createTrustBundle(validateTrustMaterial(g.material, { clock }), 4);
 
   it('describes each anchor and the issuer: subject, SPIFFE ID, fingerprint, validity, days left', () => {
     const clock = new ManualClock(START);
@@ -44,7 +49,11 @@ describe('buildStatusReport', () => {
         daysLeft: 365,
       },
     ]);
-    expect(report.issuer).toMatchObject({ role: 'issuer', subject: 'O=example.org, CN=warden-issuer', daysLeft: 90 });
+    expect(report.issuer).toMatchObject({
+      role: 'issuer',
+      subject: 'O=example.org, CN=warden-issuer',
+      daysLeft: 90,
+    });
     expect(report.intermediates).toEqual([]);
   });
 
@@ -67,18 +76,38 @@ describe('buildStatusReport', () => {
     const bundle = bundleAt(clock);
     clock.set(START + elapsedDays * DAY);
     const report = buildStatusReport(bundle, clock);
-    expect(certificatesExpiringWithin(report, windowDays).map((c) => c.role).sort()).toEqual([...roles].sort());
+    expect(
+      certificatesExpiringWithin(report, windowDays)
+        .map((c) => c.role)
+        .sort(),
+    ).toEqual([...roles].sort());
     expect(expiresWithin(report, windowDays)).toBe(roles.length > 0);
   });
 
   it('includes anchors in the expiry check even when the issuer is fresh', async () => {
     const clock = new ManualClock(START);
-    const shortRoot = await generateTrustMaterial({ trustDomain: 'example.org', rootTtlMs: 10 * DAY, clock });
-    const longRoot = await generateTrustMaterial({ trustDomain: 'example.org', rootTtlMs: 300 * DAY, clock });
-    const issuer = await generateIssuer(longRoot.root, { trustDomain: 'example.org', issuerTtlMs: 200 * DAY, clock });
+    const shortRoot = await generateTrustMaterial({
+      trustDomain: 'example.org',
+      rootTtlMs: 10 * DAY,
+      clock,
+    });
+    const longRoot = await generateTrustMaterial({
+      trustDomain: 'example.org',
+      rootTtlMs: 300 * DAY,
+      clock,
+    });
+    const issuer = await generateIssuer(longRoot.root, {
+      trustDomain: 'example.org',
+      issuerTtlMs: 200 * DAY,
+      clock,
+    });
     const bundle = createTrustBundle(
       validateTrustMaterial(
-        { anchorsPem: shortRoot.material.anchorsPem + longRoot.material.anchorsPem, issuerChainPem: issuer.certificatePem, issuerKeyPem: issuer.privateKeyPem },
+        {
+          anchorsPem: shortRoot.material.anchorsPem + longRoot.material.anchorsPem,
+          issuerChainPem: issuer.certificatePem,
+          issuerKeyPem: issuer.privateKeyPem,
+        },
         { clock },
       ),
       1,

@@ -54,16 +54,19 @@ export async function acquireFileLock(
   };
   const text = `${JSON.stringify(record)}\n`;
   const started = Date.now();
+  let holder: LockRecord | null = null;
   for (;;) {
     if (await tryCreate(lockPath, text)) {
       return { release: () => releaseLock(lockPath, record.nonce) };
     }
     const observed = await observe(lockPath);
-    if (!observed) continue; // released between our attempt and our look: try again at once
-    const holder = parseRecord(observed.text);
-    if (isStale(holder, observed.stat, settings.staleMs)) {
-      await breakStaleLock(lockPath, observed, settings.staleMs);
-      continue;
+    // null: released between our attempt and our look, so try again at once.
+    if (observed) {
+      holder = parseRecord(observed.text);
+      if (isStale(holder, observed.stat, settings.staleMs)) {
+        await breakStaleLock(lockPath, observed, settings.staleMs);
+        continue;
+      }
     }
     if (Date.now() - started > settings.timeoutMs) {
       const who = holder ? `process ${holder.pid} on ${holder.host}` : 'another process';
@@ -72,7 +75,7 @@ export async function acquireFileLock(
         `timed out after ${settings.timeoutMs} ms waiting for the lock ${lockPath} held by ${who}`,
       );
     }
-    await sleep(settings.retryMs);
+    if (observed) await sleep(settings.retryMs);
   }
 }
 
@@ -87,9 +90,13 @@ async function tryCreate(lockPath: string, text: string): Promise<boolean> {
   try {
     await handle.writeFile(text);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (err) {
+    // We created it, so removing it cannot hurt anyone; an empty lock would block others.
+    await handle.close().catch(() => undefined);
+    await fs.rm(lockPath, { force: true });
+    throw ioError(`cannot write the lock ${lockPath}`, err);
   }
+  await handle.close();
   return true;
 }
 

@@ -227,8 +227,10 @@ export function resolveServeSettings(
 
   const fallbackAddress = defaultListenAddress(insecureValidatorActive);
   const listener = (addressFlag: string, portFlag: string, fallback: string): ListenerSettings => {
-    const address = stringFlag(flags, addressFlag) ?? fallback;
-    if (!isListenAddress(address)) flagProblem(addressFlag, `"${address}" is not an IP address or host name`);
+    const given = stringFlag(flags, addressFlag);
+    const address = given ?? fallback;
+    // A derived default is either valid or already reported under the flag it came from.
+    if (given !== undefined && !isListenAddress(given)) flagProblem(addressFlag, `"${given}" is not an IP address or host name`);
     const port = numberFlag(flags, portFlag) ?? 0;
     if (!Number.isInteger(port) || port < 0 || port > 65535) flagProblem(portFlag, `${port} is not a port number (0-65535)`);
     return Object.freeze({ listenAddress: address, port });

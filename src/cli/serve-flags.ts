@@ -5,7 +5,11 @@ import type { LevelWithSilent } from 'pino';
 import type { LeafProfileOptions } from '../issuer/certificate-signer.js';
 import { sentrySpiffeId } from '../issuer/grpc/serving-certificate.js';
 import { namespaceProblem } from '../issuer/request-rules.js';
-import { planValidators, type ServeMode, type ValidatorPlan } from '../issuer/validator-registry.js';
+import {
+  planValidators,
+  type ServeMode,
+  type ValidatorPlan,
+} from '../issuer/validator-registry.js';
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
 import {
   defaultDaprConfiguration,
@@ -39,36 +43,86 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     kind: 'string',
     description: `Directory holding the trust material (default ${STANDALONE_CREDENTIALS_DIRECTORY} in standalone mode, ${KUBERNETES_CREDENTIALS_DIRECTORY} in kubernetes mode)`,
   },
-  'issuer-ca-filename': { kind: 'string', description: 'File name of the trust anchors in the credentials directory', default: 'ca.crt' },
-  'issuer-certificate-filename': { kind: 'string', description: 'File name of the issuer certificate chain', default: 'issuer.crt' },
-  'issuer-key-filename': { kind: 'string', description: 'File name of the issuer private key', default: 'issuer.key' },
-  'trust-domain': { kind: 'string', description: "Trust domain of the CA's own SPIFFE ID", default: 'localhost' },
+  'issuer-ca-filename': {
+    kind: 'string',
+    description: 'File name of the trust anchors in the credentials directory',
+    default: 'ca.crt',
+  },
+  'issuer-certificate-filename': {
+    kind: 'string',
+    description: 'File name of the issuer certificate chain',
+    default: 'issuer.crt',
+  },
+  'issuer-key-filename': {
+    kind: 'string',
+    description: 'File name of the issuer private key',
+    default: 'issuer.key',
+  },
+  'trust-domain': {
+    kind: 'string',
+    description: "Trust domain of the CA's own SPIFFE ID",
+    default: 'localhost',
+  },
   port: { kind: 'number', description: 'gRPC port for SignCertificate', default: '50001' },
   'listen-address': {
     kind: 'string',
-    description: 'gRPC listen address (default 127.0.0.1 while the insecure validator is enabled, else 0.0.0.0)',
+    description:
+      'gRPC listen address (default 127.0.0.1 while the insecure validator is enabled, else 0.0.0.0)',
   },
   'healthz-port': { kind: 'number', description: 'Port for GET /healthz', default: '8080' },
-  'healthz-listen-address': { kind: 'string', description: 'Listen address for /healthz (default: as --listen-address)' },
+  'healthz-listen-address': {
+    kind: 'string',
+    description: 'Listen address for /healthz (default: as --listen-address)',
+  },
   'metrics-port': { kind: 'number', description: 'Port for GET /metrics', default: '9090' },
-  'metrics-listen-address': { kind: 'string', description: 'Listen address for /metrics (default: as --listen-address)' },
+  'metrics-listen-address': {
+    kind: 'string',
+    description: 'Listen address for /metrics (default: as --listen-address)',
+  },
   'enable-metrics': { kind: 'boolean', description: 'Serve Prometheus metrics', default: 'true' },
   mode: {
     kind: 'string',
     description: 'standalone or kubernetes (default kubernetes inside a pod, else standalone)',
   },
-  kubeconfig: { kind: 'string', description: 'Kubeconfig file for kubernetes mode outside a cluster (default: env KUBECONFIG)' },
+  kubeconfig: {
+    kind: 'string',
+    description: 'Kubeconfig file for kubernetes mode outside a cluster (default: env KUBECONFIG)',
+  },
   config: {
     kind: 'string',
     description: `Configuration: a YAML file in standalone mode (default: built-in defaults), a resource name in kubernetes mode (default ${KUBERNETES_DEFAULT_CONFIGURATION})`,
   },
-  'log-level': { kind: 'string', description: `Log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
-  'log-as-json': { kind: 'boolean', description: 'Write logs as JSON with process fields', default: 'false' },
+  'log-level': {
+    kind: 'string',
+    description: `Log level: ${LOG_LEVELS.join(', ')}`,
+    default: 'info',
+  },
+  'log-as-json': {
+    kind: 'boolean',
+    description: 'Write logs as JSON with process fields',
+    default: 'false',
+  },
   workers: { kind: 'number', description: 'Signing worker threads (default: the available cores)' },
-  'key-algorithm': { kind: 'string', description: `Key type for a generated root and issuer: ${KEY_ALGORITHMS.join(', ')}`, default: 'ecdsa-p256' },
-  'root-ttl': { kind: 'string', description: 'Lifetime of a generated root certificate', default: '8760h' },
-  'issuer-ttl': { kind: 'string', description: 'Lifetime of a generated issuer certificate', default: '8760h' },
-  validate: { kind: 'boolean', description: 'Check flags and Configuration, print the settings or every problem, and exit', default: 'false' },
+  'key-algorithm': {
+    kind: 'string',
+    description: `Key type for a generated root and issuer: ${KEY_ALGORITHMS.join(', ')}`,
+    default: 'ecdsa-p256',
+  },
+  'root-ttl': {
+    kind: 'string',
+    description: 'Lifetime of a generated root certificate',
+    default: '8760h',
+  },
+  'issuer-ttl': {
+    kind: 'string',
+    description: 'Lifetime of a generated issuer certificate',
+    default: '8760h',
+  },
+  validate: {
+    kind: 'boolean',
+    description: 'Check flags and Configuration, print the settings or every problem, and exit',
+    default: 'false',
+  },
 });
 
 /** Where the Configuration comes from. */
@@ -131,12 +185,17 @@ export function defaultServeMode(env: WardenEnv): ServeMode {
 }
 
 /** --config (or its absence) for a mode. */
-export function configurationRefFor(mode: ServeMode, configFlag: string | undefined): ConfigurationRef {
-  if (mode === 'kubernetes') return { kind: 'kubernetes', name: configFlag ?? KUBERNETES_DEFAULT_CONFIGURATION };
+export function configurationRefFor(
+  mode: ServeMode,
+  configFlag: string | undefined,
+): ConfigurationRef {
+  if (mode === 'kubernetes')
+    return { kind: 'kubernetes', name: configFlag ?? KUBERNETES_DEFAULT_CONFIGURATION };
   return configFlag === undefined ? { kind: 'embedded' } : { kind: 'file', path: configFlag };
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '']);
 
 function isListenAddress(value: string): boolean {
@@ -144,7 +203,14 @@ function isListenAddress(value: string): boolean {
 }
 
 function isPlainFileName(value: string): boolean {
-  return value.length > 0 && value !== '.' && value !== '..' && !value.includes('/') && !value.includes('\\') && !value.includes('\0');
+  return (
+    value.length > 0 &&
+    value !== '.' &&
+    value !== '..' &&
+    !value.includes('/') &&
+    !value.includes('\\') &&
+    !value.includes('\0')
+  );
 }
 
 function stringFlag(flags: ParsedFlags, name: string): string | undefined {
@@ -192,14 +258,16 @@ export function resolveServeSettings(
   }
 
   const namespaceIssue = namespaceProblem(env.namespace);
-  if (namespaceIssue) problems.push({ path: 'NAMESPACE', message: `"${env.namespace}" ${namespaceIssue}` });
+  if (namespaceIssue)
+    problems.push({ path: 'NAMESPACE', message: `"${env.namespace}" ${namespaceIssue}` });
 
   const trustDomain = stringFlag(flags, 'trust-domain') ?? 'localhost';
   const tdIssue = trustDomainProblem(trustDomain);
   if (tdIssue) flagProblem('trust-domain', `"${trustDomain}" ${tdIssue}`);
 
   const credentialsFlag = stringFlag(flags, 'issuer-credentials');
-  if (credentialsFlag !== undefined && credentialsFlag.trim().length === 0) flagProblem('issuer-credentials', 'is empty');
+  if (credentialsFlag !== undefined && credentialsFlag.trim().length === 0)
+    flagProblem('issuer-credentials', 'is empty');
   const credentialsDirectory = path.resolve(
     options.cwd ?? process.cwd(),
     credentialsFlag !== undefined && credentialsFlag.trim().length > 0
@@ -216,13 +284,18 @@ export function resolveServeSettings(
   }
   const distinctFiles = new Set(Object.values(fileNames));
   if (distinctFiles.size !== 3) {
-    problems.push({ path: '--issuer-*-filename', message: 'the anchors, certificate and key file names must differ' });
+    problems.push({
+      path: '--issuer-*-filename',
+      message: 'the anchors, certificate and key file names must differ',
+    });
   }
 
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
   const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
   if (insecureValidatorActive && mode === 'kubernetes') {
-    warnings.push('the insecure validator is enabled in kubernetes mode: any pod that reaches the CA gets any identity');
+    warnings.push(
+      'the insecure validator is enabled in kubernetes mode: any pod that reaches the CA gets any identity',
+    );
   }
 
   const fallbackAddress = defaultListenAddress(insecureValidatorActive);
@@ -230,34 +303,52 @@ export function resolveServeSettings(
     const given = stringFlag(flags, addressFlag);
     const address = given ?? fallback;
     // A derived default is either valid or already reported under the flag it came from.
-    if (given !== undefined && !isListenAddress(given)) flagProblem(addressFlag, `"${given}" is not an IP address or host name`);
+    if (given !== undefined && !isListenAddress(given))
+      flagProblem(addressFlag, `"${given}" is not an IP address or host name`);
     const port = numberFlag(flags, portFlag) ?? 0;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) flagProblem(portFlag, `${port} is not a port number (0-65535)`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      flagProblem(portFlag, `${port} is not a port number (0-65535)`);
     return Object.freeze({ listenAddress: address, port });
   };
   const grpc = listener('listen-address', 'port', fallbackAddress);
   const healthz = listener('healthz-listen-address', 'healthz-port', grpc.listenAddress);
   const metricsEnabled = booleanFlag(flags, 'enable-metrics');
   const metrics = listener('metrics-listen-address', 'metrics-port', grpc.listenAddress);
-  const ports: Array<[string, ListenerSettings]> = [['port', grpc], ['healthz-port', healthz]];
+  const ports: Array<[string, ListenerSettings]> = [
+    ['port', grpc],
+    ['healthz-port', healthz],
+  ];
   if (metricsEnabled) ports.push(['metrics-port', metrics]);
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const [nameA, a] = ports[i] as [string, ListenerSettings];
       const [nameB, b] = ports[j] as [string, ListenerSettings];
-      const sameHost = a.listenAddress === b.listenAddress || WILDCARD_ADDRESSES.has(a.listenAddress) || WILDCARD_ADDRESSES.has(b.listenAddress);
-      if (a.port !== 0 && a.port === b.port && sameHost) flagProblem(nameB, `${b.port} is already used by --${nameA}`);
+      const sameHost =
+        a.listenAddress === b.listenAddress ||
+        WILDCARD_ADDRESSES.has(a.listenAddress) ||
+        WILDCARD_ADDRESSES.has(b.listenAddress);
+      if (a.port !== 0 && a.port === b.port && sameHost)
+        flagProblem(nameB, `${b.port} is already used by --${nameA}`);
     }
   }
-  if (insecureValidatorActive && flags.given.has('listen-address') && WILDCARD_ADDRESSES.has(grpc.listenAddress)) {
-    warnings.push(`the insecure validator is enabled and --listen-address ${grpc.listenAddress} lets other hosts request any identity`);
+  if (
+    insecureValidatorActive &&
+    flags.given.has('listen-address') &&
+    WILDCARD_ADDRESSES.has(grpc.listenAddress)
+  ) {
+    warnings.push(
+      `the insecure validator is enabled and --listen-address ${grpc.listenAddress} lets other hosts request any identity`,
+    );
   }
 
   const logLevel = stringFlag(flags, 'log-level') ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) flagProblem('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    flagProblem('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
-  const workers = numberFlag(flags, 'workers') ?? Math.max(1, options.availableCores ?? availableParallelism());
-  if (!Number.isInteger(workers) || workers < 1 || workers > 256) flagProblem('workers', `${workers} is not a whole number from 1 to 256`);
+  const workers =
+    numberFlag(flags, 'workers') ?? Math.max(1, options.availableCores ?? availableParallelism());
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256)
+    flagProblem('workers', `${workers} is not a whole number from 1 to 256`);
 
   const keyAlgorithm = stringFlag(flags, 'key-algorithm') ?? 'ecdsa-p256';
   if (!(KEY_ALGORITHMS as readonly string[]).includes(keyAlgorithm)) {
@@ -277,7 +368,8 @@ export function resolveServeSettings(
   };
   const rootTtlMs = ttl('root-ttl');
   const issuerTtlMs = ttl('issuer-ttl');
-  if (rootTtlMs > 0 && issuerTtlMs > rootTtlMs) flagProblem('issuer-ttl', 'is longer than --root-ttl; an issuer cannot outlive its root');
+  if (rootTtlMs > 0 && issuerTtlMs > rootTtlMs)
+    flagProblem('issuer-ttl', 'is longer than --root-ttl; an issuer cannot outlive its root');
 
   const kubeconfig = stringFlag(flags, 'kubeconfig') ?? env.kubeconfig;
   if (kubeconfig !== undefined && mode === 'standalone' && flags.given.has('kubeconfig')) {
@@ -293,7 +385,10 @@ export function resolveServeSettings(
     credentials: Object.freeze({
       directory: credentialsDirectory,
       caFile: path.join(credentialsDirectory, fileNames['issuer-ca-filename'] as string),
-      certificateFile: path.join(credentialsDirectory, fileNames['issuer-certificate-filename'] as string),
+      certificateFile: path.join(
+        credentialsDirectory,
+        fileNames['issuer-certificate-filename'] as string,
+      ),
       keyFile: path.join(credentialsDirectory, fileNames['issuer-key-filename'] as string),
     }),
     trustDomain,
@@ -307,12 +402,18 @@ export function resolveServeSettings(
     configuration,
     validators: plan,
     insecureValidatorActive,
-    logging: Object.freeze({ level: logLevel as LogLevel, json: booleanFlag(flags, 'log-as-json') }),
+    logging: Object.freeze({
+      level: logLevel as LogLevel,
+      json: booleanFlag(flags, 'log-as-json'),
+    }),
     workers,
     keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rootTtlMs,
     issuerTtlMs,
-    leafProfile: Object.freeze({ ttlMs: configuration.mtls.workloadCertTtlMs, skewMs: configuration.mtls.allowedClockSkewMs }),
+    leafProfile: Object.freeze({
+      ttlMs: configuration.mtls.workloadCertTtlMs,
+      skewMs: configuration.mtls.allowedClockSkewMs,
+    }),
     warnings: Object.freeze(warnings),
   };
   return { ok: true, settings: Object.freeze(settings) };
@@ -326,7 +427,11 @@ export function buildServeSettings(
   options: ResolveOptions = {},
 ): ServeSettings {
   const result = resolveServeSettings(flags, env, configuration, options);
-  if (!result.ok) throw new WardenError('ERR_CONFIG_INVALID', result.problems.map(formatConfigProblem).join('; '));
+  if (!result.ok)
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      result.problems.map(formatConfigProblem).join('; '),
+    );
   return result.settings;
 }
 
@@ -345,7 +450,10 @@ export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<D
     case 'file':
       return loadDaprConfigurationFile(ref.path);
     case 'kubernetes':
-      throw new WardenError('ERR_CONFIG_INVALID', `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`,
+      );
   }
 }
 
@@ -370,7 +478,9 @@ export async function validateServeInvocation(
   argv: readonly string[],
   env: WardenEnv,
   options: ValidateServeOptions = {},
-): Promise<{ ok: true; settings: ServeSettings } | { ok: false; problems: readonly ConfigProblem[] }> {
+): Promise<
+  { ok: true; settings: ServeSettings } | { ok: false; problems: readonly ConfigProblem[] }
+> {
   let flags: ParsedFlags;
   try {
     flags = parseFlags(argv, SERVE_FLAGS);
@@ -378,10 +488,16 @@ export async function validateServeInvocation(
     return { ok: false, problems: problemsFromError(err, 'flags') };
   }
   if (flags.positionals.length > 0) {
-    return { ok: false, problems: [{ path: 'arguments', message: `unexpected argument "${flags.positionals[0] ?? ''}"` }] };
+    return {
+      ok: false,
+      problems: [
+        { path: 'arguments', message: `unexpected argument "${flags.positionals[0] ?? ''}"` },
+      ],
+    };
   }
   const modeFlag = stringFlag(flags, 'mode');
-  const mode: ServeMode = modeFlag === 'kubernetes' || modeFlag === 'standalone' ? modeFlag : defaultServeMode(env);
+  const mode: ServeMode =
+    modeFlag === 'kubernetes' || modeFlag === 'standalone' ? modeFlag : defaultServeMode(env);
   const ref = configurationRefFor(mode, stringFlag(flags, 'config'));
   let configuration: DaprConfiguration;
   const configProblems: ConfigProblem[] = [];

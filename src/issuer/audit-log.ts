@@ -41,7 +41,13 @@ export interface DeniedAuditEntry {
 
 export function auditDenied(logger: Logger, entry: DeniedAuditEntry): void {
   logger.warn(
-    { event: 'certificate.denied', code: entry.code, reason: entry.reason, validator: entry.validator, peer: entry.peer },
+    {
+      event: 'certificate.denied',
+      code: entry.code,
+      reason: entry.reason,
+      validator: entry.validator,
+      peer: entry.peer,
+    },
     'refused a certificate request',
   );
 }
@@ -56,7 +62,13 @@ export interface FailedAuditEntry {
 
 export function auditFailed(logger: Logger, entry: FailedAuditEntry): void {
   logger.error(
-    { event: 'certificate.failed', code: entry.code, detail: entry.detail, validator: entry.validator, peer: entry.peer },
+    {
+      event: 'certificate.failed',
+      code: entry.code,
+      detail: entry.detail,
+      validator: entry.validator,
+      peer: entry.peer,
+    },
     'certificate request failed inside the CA',
   );
 }

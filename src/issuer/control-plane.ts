@@ -10,6 +10,10 @@ export const CONTROL_PLANE_IDS: ReadonlySet<string> = new Set([
   'dapr-sentry',
 ]);
 
-export function isControlPlaneIdentity(appId: string, namespace: string, caNamespace: string): boolean {
+export function isControlPlaneIdentity(
+  appId: string,
+  namespace: string,
+  caNamespace: string,
+): boolean {
   return namespace === caNamespace && CONTROL_PLANE_IDS.has(appId);
 }

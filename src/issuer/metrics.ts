@@ -103,6 +103,7 @@ export function createSentryMetrics(registry: Registry = new Registry()): Sentry
     },
     servingCertificateIssueFailed: () => serverCertFailed.inc(),
     issuerCertificateChanged: () => issuerChanged.inc(),
-    issuerCertificateExpiry: (notAfter: Date) => issuerExpiry.set(Math.floor(notAfter.getTime() / 1000)),
+    issuerCertificateExpiry: (notAfter: Date) =>
+      issuerExpiry.set(Math.floor(notAfter.getTime() / 1000)),
   });
 }

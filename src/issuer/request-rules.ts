@@ -48,7 +48,8 @@ export interface CheckedSignRequest {
 
 /** Sum of the field sizes in bytes: a bound on the request that does not need the wire bytes. */
 export function signRequestSize(raw: RawSignRequest): number {
-  let total = Buffer.byteLength(raw.id) + Buffer.byteLength(raw.token) + Buffer.byteLength(raw.trustDomain);
+  let total =
+    Buffer.byteLength(raw.id) + Buffer.byteLength(raw.token) + Buffer.byteLength(raw.trustDomain);
   total += Buffer.byteLength(raw.namespace) + raw.certificateSigningRequest.byteLength;
   for (const audience of raw.jwtAudiences) total += Buffer.byteLength(audience);
   return total;
@@ -62,11 +63,13 @@ export function signRequestSize(raw: RawSignRequest): number {
 export function assertRequestSize(raw: RawSignRequest, limit = MAX_REQUEST_BYTES): void {
   const size = signRequestSize(raw);
   if (size > limit) {
-    throw new WardenError('ERR_REQUEST_TOO_LARGE', `request is ${size} bytes; the limit is ${limit}`);
+    throw new WardenError(
+      'ERR_REQUEST_TOO_LARGE',
+      `request is ${size} bytes; the limit is ${limit}`,
+    );
   }
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const PERCENT_ENCODED = /%/;
 const AUDIENCE_CHARACTERS = /^[\x21-\x7e]+$/;
@@ -99,7 +102,8 @@ export function idProblem(id: string): string | null {
 
 export function namespaceProblem(namespace: string): string | null {
   if (namespace.length === 0) return 'is empty';
-  if (namespace.length > MAX_NAMESPACE_LENGTH) return `is longer than ${MAX_NAMESPACE_LENGTH} characters`;
+  if (namespace.length > MAX_NAMESPACE_LENGTH)
+    return `is longer than ${MAX_NAMESPACE_LENGTH} characters`;
   return commonTextProblem(namespace) ?? pathSegmentProblem(namespace);
 }
 
@@ -112,16 +116,22 @@ export function requestTrustDomainProblem(trustDomain: string): string | null {
   return trustDomainProblem(trustDomain);
 }
 
-export function jwtAudiencesProblem(audiences: readonly string[]): { index: number | null; problem: string } | null {
+export function jwtAudiencesProblem(
+  audiences: readonly string[],
+): { index: number | null; problem: string } | null {
   if (audiences.length > MAX_JWT_AUDIENCES) {
-    return { index: null, problem: `has ${audiences.length} entries; the limit is ${MAX_JWT_AUDIENCES}` };
+    return {
+      index: null,
+      problem: `has ${audiences.length} entries; the limit is ${MAX_JWT_AUDIENCES}`,
+    };
   }
   for (const [index, audience] of audiences.entries()) {
     if (audience.length === 0) return { index, problem: 'is empty' };
     if (audience.length > MAX_JWT_AUDIENCE_LENGTH) {
       return { index, problem: `is longer than ${MAX_JWT_AUDIENCE_LENGTH} characters` };
     }
-    if (!AUDIENCE_CHARACTERS.test(audience)) return { index, problem: 'may contain only printable ASCII without spaces' };
+    if (!AUDIENCE_CHARACTERS.test(audience))
+      return { index, problem: 'may contain only printable ASCII without spaces' };
   }
   return null;
 }
@@ -132,7 +142,8 @@ export function jwtAudiencesProblem(audiences: readonly string[]): { index: numb
  * Throws ERR_REQUEST_TOO_LARGE, ERR_REQUEST_INVALID or ERR_CSR_INVALID.
  */
 export function checkSignRequest(raw: RawSignRequest): CheckedSignRequest {
-  if (typeof raw !== 'object' || raw === null) throw new TypeError('checkSignRequest needs a request object');
+  if (typeof raw !== 'object' || raw === null)
+    throw new TypeError('checkSignRequest needs a request object');
   assertRequestSize(raw);
 
   const idIssue = idProblem(raw.id);

@@ -12,12 +12,17 @@ const WEBHOOK_SERVICE_BY_ID: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /** `spiffe://<td>/ns/<namespace>/<app-id>`, built only from validated segments. */
-export function workloadSpiffeId(identity: Pick<ValidatedIdentity, 'trustDomain' | 'namespace' | 'appId'>): string {
+export function workloadSpiffeId(
+  identity: Pick<ValidatedIdentity, 'trustDomain' | 'namespace' | 'appId'>,
+): string {
   return buildSpiffeId(identity.trustDomain, ['ns', identity.namespace, identity.appId]);
 }
 
 /** The DNS SANs an identity gets: none, unless it is a control-plane webhook in the CA's namespace. */
-export function controlPlaneDnsNames(identity: ValidatedIdentity, caNamespace: string): readonly string[] {
+export function controlPlaneDnsNames(
+  identity: ValidatedIdentity,
+  caNamespace: string,
+): readonly string[] {
   if (!identity.controlPlane || identity.namespace !== caNamespace) return [];
   const service = WEBHOOK_SERVICE_BY_ID[identity.appId];
   return service === undefined ? [] : [`${service}.${identity.namespace}.svc`];

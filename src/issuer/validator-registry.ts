@@ -16,10 +16,16 @@ export interface ValidatorPlan {
  * configured, only those run; the mode's validator is the default only if it is among them
  * (so configuring jwks in standalone leaves no default, and a request must name jwks).
  */
-export function planValidators(mode: ServeMode, configured: readonly TokenValidatorSettings[]): ValidatorPlan {
+export function planValidators(
+  mode: ServeMode,
+  configured: readonly TokenValidatorSettings[],
+): ValidatorPlan {
   const modeDefault: ValidatorName = mode === 'standalone' ? 'insecure' : 'kubernetes';
   if (configured.length === 0) {
-    return Object.freeze({ enabled: Object.freeze([{ name: modeDefault }]), defaultName: modeDefault });
+    return Object.freeze({
+      enabled: Object.freeze([{ name: modeDefault }]),
+      defaultName: modeDefault,
+    });
   }
   const names = new Set(configured.map((v) => v.name));
   return Object.freeze({
@@ -42,10 +48,14 @@ export interface ValidatorRegistry {
   closeAll(): Promise<void>;
 }
 
-export function createValidatorRegistry(validators: readonly Validator[], defaultName: ValidatorName | null): ValidatorRegistry {
+export function createValidatorRegistry(
+  validators: readonly Validator[],
+  defaultName: ValidatorName | null,
+): ValidatorRegistry {
   const byName = new Map<ValidatorName, Validator>();
   for (const validator of validators) {
-    if (byName.has(validator.name)) throw new TypeError(`validator ${validator.name} registered twice`);
+    if (byName.has(validator.name))
+      throw new TypeError(`validator ${validator.name} registered twice`);
     byName.set(validator.name, validator);
   }
   if (defaultName !== null && !byName.has(defaultName)) {
@@ -56,7 +66,9 @@ export function createValidatorRegistry(validators: readonly Validator[], defaul
     validators: Object.freeze([...validators]),
     defaultName,
     select(tokenValidator: number): Validator {
-      const requested = Number.isInteger(tokenValidator) ? TOKEN_VALIDATOR_ENUM[tokenValidator] : undefined;
+      const requested = Number.isInteger(tokenValidator)
+        ? TOKEN_VALIDATOR_ENUM[tokenValidator]
+        : undefined;
       if (requested === undefined) {
         throw new WardenError(
           'ERR_VALIDATOR_NOT_ENABLED',
@@ -95,12 +107,17 @@ export function createValidatorRegistry(validators: readonly Validator[], defaul
 /** How to build each validator from its settings; the kubernetes one is added by its own block. */
 export interface ValidatorFactories {
   readonly insecure: () => Validator;
-  readonly jwks: (options: Extract<TokenValidatorSettings, { name: 'jwks' }>['options']) => Validator;
+  readonly jwks: (
+    options: Extract<TokenValidatorSettings, { name: 'jwks' }>['options'],
+  ) => Validator;
   readonly kubernetes?: () => Validator;
 }
 
 /** Builds the registry a plan describes. Throws ERR_CONFIG_INVALID when a validator cannot be built. */
-export function buildValidatorRegistry(plan: ValidatorPlan, factories: ValidatorFactories): ValidatorRegistry {
+export function buildValidatorRegistry(
+  plan: ValidatorPlan,
+  factories: ValidatorFactories,
+): ValidatorRegistry {
   const validators = plan.enabled.map((settings): Validator => {
     switch (settings.name) {
       case 'insecure':
@@ -109,7 +126,10 @@ export function buildValidatorRegistry(plan: ValidatorPlan, factories: Validator
         return factories.jwks(settings.options);
       case 'kubernetes':
         if (!factories.kubernetes) {
-          throw new WardenError('ERR_CONFIG_INVALID', 'the kubernetes token validator is not available in this build');
+          throw new WardenError(
+            'ERR_CONFIG_INVALID',
+            'the kubernetes token validator is not available in this build',
+          );
         }
         return factories.kubernetes();
     }

@@ -3,18 +3,23 @@ import type { CheckedSignRequest } from './request-rules.js';
 /** The validators Warden knows; each has a folder under src/issuer/validators/. */
 export type ValidatorName = 'insecure' | 'kubernetes' | 'jwks';
 
-export const VALIDATOR_NAMES: readonly ValidatorName[] = Object.freeze(['insecure', 'kubernetes', 'jwks']);
+export const VALIDATOR_NAMES: readonly ValidatorName[] = Object.freeze([
+  'insecure',
+  'kubernetes',
+  'jwks',
+]);
 
 /**
  * The proto's SignCertificateRequest.TokenValidator numbers. UNKNOWN (0) means "the default";
  * any number not listed here is refused (unknown means deny).
  */
-export const TOKEN_VALIDATOR_ENUM: Readonly<Record<number, ValidatorName | 'default'>> = Object.freeze({
-  0: 'default',
-  1: 'insecure',
-  2: 'kubernetes',
-  3: 'jwks',
-});
+export const TOKEN_VALIDATOR_ENUM: Readonly<Record<number, ValidatorName | 'default'>> =
+  Object.freeze({
+    0: 'default',
+    1: 'insecure',
+    2: 'kubernetes',
+    3: 'jwks',
+  });
 
 /**
  * The identity a validator vouches for. The edge builds the SPIFFE ID and DNS SANs from this

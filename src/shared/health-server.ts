@@ -39,12 +39,17 @@ export class Readiness {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
 /** Handles `GET /healthz`: 200 when every registered check is true, else 503 naming the others. */
-export function healthzHandler(readiness: Readiness): (req: IncomingMessage, res: ServerResponse) => void {
+export function healthzHandler(
+  readiness: Readiness,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/healthz') {

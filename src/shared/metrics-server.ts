@@ -9,7 +9,9 @@ export interface MetricsServerOptions {
 }
 
 /** Handles `GET /metrics` in the Prometheus text format from one explicit registry. */
-export function metricsHandler(registry: Registry): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function metricsHandler(
+  registry: Registry,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -17,7 +19,9 @@ export function metricsHandler(registry: Registry): (req: IncomingMessage, res: 
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      res
+        .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+        .end('method not allowed\n');
       return;
     }
     const body = await registry.metrics();

@@ -26,10 +26,16 @@ export interface ValidatorConformanceSubject {
   cleanup(): Promise<void>;
 }
 
-const CSR = Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nMA==\n-----END CERTIFICATE REQUEST-----\n');
+const CSR = Buffer.from(
+  '-----BEGIN CERTIFICATE REQUEST-----\nMA==\n-----END CERTIFICATE REQUEST-----\n',
+);
 
 /** A checked request with these fields and this token (request rules applied, as the edge does). */
-export function checkedRequest(fields: IdentityFields, token: string, tokenValidator = 0): CheckedSignRequest {
+export function checkedRequest(
+  fields: IdentityFields,
+  token: string,
+  tokenValidator = 0,
+): CheckedSignRequest {
   return checkSignRequest({
     id: fields.id,
     namespace: fields.namespace,
@@ -51,7 +57,10 @@ async function rejectionCode(promise: Promise<unknown>): Promise<string> {
 }
 
 /** The behaviour every Validator must show. Each implementation's test calls it. */
-export function describeValidatorConformance(label: string, setup: () => Promise<ValidatorConformanceSubject>): void {
+export function describeValidatorConformance(
+  label: string,
+  setup: () => Promise<ValidatorConformanceSubject>,
+): void {
   describe(`Validator conformance: ${label}`, () => {
     let subject: ValidatorConformanceSubject;
     beforeAll(async () => {
@@ -80,10 +89,18 @@ export function describeValidatorConformance(label: string, setup: () => Promise
 
     it('marks a control-plane id as control plane only in the CA namespace', async () => {
       const inCa = await subject.validator.validate(
-        await subject.provingRequest({ id: 'dapr-operator', namespace: subject.caNamespace, trustDomain: '' }),
+        await subject.provingRequest({
+          id: 'dapr-operator',
+          namespace: subject.caNamespace,
+          trustDomain: '',
+        }),
       );
       const elsewhere = await subject.validator.validate(
-        await subject.provingRequest({ id: 'dapr-operator', namespace: 'someone-else', trustDomain: '' }),
+        await subject.provingRequest({
+          id: 'dapr-operator',
+          namespace: 'someone-else',
+          trustDomain: '',
+        }),
       );
       expect(inCa.controlPlane).toBe(true);
       expect(elsewhere.controlPlane).toBe(false);
@@ -91,20 +108,30 @@ export function describeValidatorConformance(label: string, setup: () => Promise
 
     it('does not let a proof for one identity validate another (when it checks proofs)', async () => {
       if (!subject.checksProof) return;
-      const proof = await subject.provingRequest({ id: 'orders', namespace: 'shop', trustDomain: '' });
+      const proof = await subject.provingRequest({
+        id: 'orders',
+        namespace: 'shop',
+        trustDomain: '',
+      });
       const variants: IdentityFields[] = [
         { id: 'payments', namespace: 'shop', trustDomain: '' },
         { id: 'orders', namespace: 'other', trustDomain: '' },
         { id: 'orders', namespace: 'shop', trustDomain: 'example.org' },
       ];
       for (const fields of variants) {
-        expect(await rejectionCode(subject.validator.validate(checkedRequest(fields, proof.token)))).toBe('ERR_IDENTITY_DENIED');
+        expect(
+          await rejectionCode(subject.validator.validate(checkedRequest(fields, proof.token))),
+        ).toBe('ERR_IDENTITY_DENIED');
       }
     });
 
     it('denies a request without a proof (when it checks proofs)', async () => {
       if (!subject.checksProof) return;
-      const code = await rejectionCode(subject.validator.validate(checkedRequest({ id: 'orders', namespace: 'shop', trustDomain: '' }, '')));
+      const code = await rejectionCode(
+        subject.validator.validate(
+          checkedRequest({ id: 'orders', namespace: 'shop', trustDomain: '' }, ''),
+        ),
+      );
       expect(code).toBe('ERR_IDENTITY_DENIED');
     });
   });

@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
@@ -23,7 +28,9 @@ export class JwksTestServer {
   static async start(tls?: { certPem: string; keyPem: string }): Promise<JwksTestServer> {
     let instance: JwksTestServer | null = null;
     const handler = (_req: IncomingMessage, res: ServerResponse): void => instance?.handle(res);
-    const server = tls ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler) : createHttpServer(handler);
+    const server = tls
+      ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler)
+      : createHttpServer(handler);
     instance = new JwksTestServer(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     instance.#port = (server.address() as AddressInfo).port;

@@ -16,8 +16,14 @@ export interface JoseSigningKey {
 
 type CryptoKey = Parameters<SignJWT['sign']>[0];
 
-export async function joseKey(alg: 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA', kid: string): Promise<JoseSigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+export async function joseKey(
+  alg: 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA',
+  kid: string,
+): Promise<JoseSigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, use: 'sig' };
   return { kid, alg, privateKey, publicJwk };
 }
@@ -31,12 +37,20 @@ export interface Claims {
   [name: string]: unknown;
 }
 
-export async function joseToken(key: JoseSigningKey, claims: Claims, header: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+export async function joseToken(
+  key: JoseSigningKey,
+  claims: Claims,
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
+    .sign(key.privateKey);
 }
 
 function b64(value: unknown): string {
-  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString(
+    'base64url',
+  );
 }
 
 /** A compact JWS signed by node:crypto directly. */
@@ -49,7 +63,12 @@ export function nodeToken(
   return `${input}.${signer(Buffer.from(input, 'ascii')).toString('base64url')}`;
 }
 
-export function nodeEs256Key(kid: string): { kid: string; privateKey: KeyObject; publicJwk: JWK; sign: (input: Buffer) => Buffer } {
+export function nodeEs256Key(kid: string): {
+  kid: string;
+  privateKey: KeyObject;
+  publicJwk: JWK;
+  sign: (input: Buffer) => Buffer;
+} {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   return {
     kid,
@@ -59,7 +78,11 @@ export function nodeEs256Key(kid: string): { kid: string; privateKey: KeyObject;
   };
 }
 
-export function nodeRs256Key(kid: string): { kid: string; publicJwk: JWK; sign: (input: Buffer) => Buffer } {
+export function nodeRs256Key(kid: string): {
+  kid: string;
+  publicJwk: JWK;
+  sign: (input: Buffer) => Buffer;
+} {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
     kid,
@@ -68,7 +91,11 @@ export function nodeRs256Key(kid: string): { kid: string; publicJwk: JWK; sign: 
   };
 }
 
-export function nodeEd25519Key(kid: string): { kid: string; publicJwk: JWK; sign: (input: Buffer) => Buffer } {
+export function nodeEd25519Key(kid: string): {
+  kid: string;
+  publicJwk: JWK;
+  sign: (input: Buffer) => Buffer;
+} {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
     kid,

@@ -9,7 +9,10 @@ export interface CapturedLog {
 
 export function captureLog(): CapturedLog {
   const chunks: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (chunk: string) => void chunks.push(chunk) } });
+  const logger = createLogger({
+    level: 'debug',
+    destination: { write: (chunk: string) => void chunks.push(chunk) },
+  });
   return {
     logger,
     text: () => chunks.join(''),

@@ -21,7 +21,11 @@ const definition = protoLoader.loadSync('dapr/proto/sentry/v1/sentry.proto', {
   defaults: true,
   oneofs: true,
 });
-type ClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => grpc.Client;
+type ClientConstructor = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => grpc.Client;
 const loaded = grpc.loadPackageDefinition(definition) as unknown as {
   dapr: { proto: { sentry: { v1: { CA: ClientConstructor } } } };
 };
@@ -73,14 +77,28 @@ export function createSentryTestClient(options: {
       handshakes.push(cert);
       const uris = uriSans(cert);
       if (uris.length !== 1 || uris[0] !== options.expectedSpiffeId) {
-        return new Error(`server SPIFFE ID ${JSON.stringify(uris)} is not ${options.expectedSpiffeId}`);
+        return new Error(
+          `server SPIFFE ID ${JSON.stringify(uris)} is not ${options.expectedSpiffeId}`,
+        );
       }
       return undefined;
     },
   });
   // A private subchannel pool: each test client opens its own connection.
-  const client = new CaClient(options.address, credentials, { 'grpc.use_local_subchannel_pool': 1 });
-  const method = (client as unknown as Record<string, (req: WireSignRequest, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: WireSignResponse) => void) => void>)['SignCertificate'] as (
+  const client = new CaClient(options.address, credentials, {
+    'grpc.use_local_subchannel_pool': 1,
+  });
+  const method = (
+    client as unknown as Record<
+      string,
+      (
+        req: WireSignRequest,
+        meta: grpc.Metadata,
+        opts: grpc.CallOptions,
+        cb: (err: grpc.ServiceError | null, res: WireSignResponse) => void,
+      ) => void
+    >
+  )['SignCertificate'] as (
     req: WireSignRequest,
     meta: grpc.Metadata,
     opts: grpc.CallOptions,
@@ -90,7 +108,13 @@ export function createSentryTestClient(options: {
     handshakes,
     sign(request, deadlineMs = 10_000) {
       return new Promise((resolve, reject) => {
-        method.call(client, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+        method.call(
+          client,
+          request,
+          new grpc.Metadata(),
+          { deadline: Date.now() + deadlineMs },
+          (err, res) => (err ? reject(err) : resolve(res)),
+        );
       });
     },
     close: () => client.close(),
@@ -98,7 +122,9 @@ export function createSentryTestClient(options: {
 }
 
 /** Rejection as { code, details } for table assertions. */
-export async function signError(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+export async function signError(
+  promise: Promise<unknown>,
+): Promise<{ code: number; details: string }> {
   try {
     await promise;
   } catch (err) {

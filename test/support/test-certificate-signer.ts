@@ -2,7 +2,11 @@ import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { TrustBundle, TrustSource } from '../../src/ca/trust-bundle.js';
-import type { CertificateSigner, IssuedCertificate, WorkloadCertificateRequest } from '../../src/issuer/certificate-signer.js';
+import type {
+  CertificateSigner,
+  IssuedCertificate,
+  WorkloadCertificateRequest,
+} from '../../src/issuer/certificate-signer.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { WardenError } from '../../src/shared/errors.js';
 import { EC_P256 } from './test-pki.js';
@@ -43,9 +47,12 @@ export class TestCertificateSigner implements CertificateSigner {
     try {
       csr = new x509.Pkcs10CertificateRequest(Buffer.from(request.csrPem).toString('utf8'));
     } catch (err) {
-      throw new WardenError('ERR_CSR_INVALID', 'the CSR is not a PEM certificate request', { cause: err });
+      throw new WardenError('ERR_CSR_INVALID', 'the CSR is not a PEM certificate request', {
+        cause: err,
+      });
     }
-    if (!(await csr.verify())) throw new WardenError('ERR_CSR_SIGNATURE', 'the CSR signature does not verify');
+    if (!(await csr.verify()))
+      throw new WardenError('ERR_CSR_SIGNATURE', 'the CSR signature does not verify');
     const issuerCert = new x509.X509Certificate(bundle.issuerChainPem);
     const signingKey = await webcrypto.subtle.importKey(
       'pkcs8',
@@ -70,9 +77,15 @@ export class TestCertificateSigner implements CertificateSigner {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        new x509.ExtendedKeyUsageExtension([
+          x509.ExtendedKeyUsage.serverAuth,
+          x509.ExtendedKeyUsage.clientAuth,
+        ]),
         new x509.SubjectAlternativeNameExtension(
-          [{ type: 'url', value: request.spiffeId }, ...request.dnsNames.map((value) => ({ type: 'dns' as const, value }))],
+          [
+            { type: 'url', value: request.spiffeId },
+            ...request.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+          ],
           true,
         ),
       ],

@@ -1,5 +1,11 @@
 import 'reflect-metadata';
-import { createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { TrustBundle } from '../../src/ca/trust-bundle.js';
 
@@ -17,7 +23,11 @@ type Algorithm = webcrypto.Algorithm;
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-export const EC_P256: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+export const EC_P256: EcKeyGenParams & EcdsaParams = {
+  name: 'ECDSA',
+  namedCurve: 'P-256',
+  hash: 'SHA-256',
+};
 
 export type { CryptoKeyPair };
 
@@ -39,17 +49,24 @@ function serial(): string {
   return bytes.toString('hex');
 }
 
-async function caExtensions(keys: CryptoKeyPair, issuerKeys?: CryptoKeyPair): Promise<x509.Extension[]> {
+async function caExtensions(
+  keys: CryptoKeyPair,
+  issuerKeys?: CryptoKeyPair,
+): Promise<x509.Extension[]> {
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
   ];
-  if (issuerKeys) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerKeys.publicKey));
+  if (issuerKeys)
+    extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerKeys.publicKey));
   return extensions;
 }
 
-export async function createTestRoot(name = 'CN=Warden Test Root', now = new Date()): Promise<TestCa> {
+export async function createTestRoot(
+  name = 'CN=Warden Test Root',
+  now = new Date(),
+): Promise<TestCa> {
   const keys = await generateEcKeys();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -63,7 +80,11 @@ export async function createTestRoot(name = 'CN=Warden Test Root', now = new Dat
   return { certificate, keys, pem: certificate.toString('pem') };
 }
 
-export async function createTestIssuer(root: TestCa, name = 'CN=Warden Test Issuer', now = new Date()): Promise<TestCa> {
+export async function createTestIssuer(
+  root: TestCa,
+  name = 'CN=Warden Test Issuer',
+  now = new Date(),
+): Promise<TestCa> {
   const keys = await generateEcKeys();
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -79,14 +100,20 @@ export async function createTestIssuer(root: TestCa, name = 'CN=Warden Test Issu
   return { certificate, keys, pem: certificate.toString('pem') };
 }
 
-export async function exportPrivateKey(key: CryptoKey): Promise<{ pem: string; keyObject: KeyObject }> {
+export async function exportPrivateKey(
+  key: CryptoKey,
+): Promise<{ pem: string; keyObject: KeyObject }> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   const keyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   return { pem: keyObject.export({ format: 'pem', type: 'pkcs8' }) as string, keyObject };
 }
 
 /** A TrustBundle as src/ca would hand it over. */
-export async function trustBundleOf(root: TestCa, issuer: TestCa, generation: number): Promise<TrustBundle> {
+export async function trustBundleOf(
+  root: TestCa,
+  issuer: TestCa,
+  generation: number,
+): Promise<TrustBundle> {
   const key = await exportPrivateKey(issuer.keys.privateKey);
   return Object.freeze({
     generation,
@@ -104,9 +131,18 @@ export async function createCsr(
   algorithm: 'P-256' | 'P-384' | 'Ed25519' = 'P-256',
   options: { name?: string; extensions?: x509.Extension[] } = {},
 ): Promise<{ csrPem: string; keys: CryptoKeyPair }> {
-  const params: EcKeyGenParams & EcdsaParams | Algorithm =
-    algorithm === 'Ed25519' ? { name: 'Ed25519' } : { name: 'ECDSA', namedCurve: algorithm, hash: algorithm === 'P-384' ? 'SHA-384' : 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const params: (EcKeyGenParams & EcdsaParams) | Algorithm =
+    algorithm === 'Ed25519'
+      ? { name: 'Ed25519' }
+      : {
+          name: 'ECDSA',
+          namedCurve: algorithm,
+          hash: algorithm === 'P-384' ? 'SHA-384' : 'SHA-256',
+        };
+  const keys = (await webcrypto.subtle.generateKey(params, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
@@ -117,7 +153,10 @@ export async function createCsr(
 }
 
 /** A TLS server certificate for 127.0.0.1/localhost signed by `ca` (for test HTTPS servers). */
-export async function createServerCertificate(ca: TestCa, now = new Date()): Promise<{ certPem: string; keyPem: string }> {
+export async function createServerCertificate(
+  ca: TestCa,
+  now = new Date(),
+): Promise<{ certPem: string; keyPem: string }> {
   const keys = await generateEcKeys();
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),

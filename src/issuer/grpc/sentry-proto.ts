@@ -20,7 +20,8 @@ export function findProtoRoot(fromUrl: string = import.meta.url): string {
     const candidate = path.join(dir, 'proto');
     if (existsSync(path.join(candidate, SENTRY_PROTO_FILE))) return candidate;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find proto/${SENTRY_PROTO_FILE} above ${fileURLToPath(fromUrl)}`);
+    if (parent === dir)
+      throw new Error(`cannot find proto/${SENTRY_PROTO_FILE} above ${fileURLToPath(fromUrl)}`);
     dir = parent;
   }
 }
@@ -43,10 +44,16 @@ export const SENTRY_PROTO_LOADER_OPTIONS: Readonly<Options> = Object.freeze({
   oneofs: true,
 });
 
-export function loadSentryServiceDefinition(protoRoot: string = findProtoRoot()): ServiceDefinition {
-  const definition = loadSync(SENTRY_PROTO_FILE, { ...SENTRY_PROTO_LOADER_OPTIONS, includeDirs: [protoRoot] });
+export function loadSentryServiceDefinition(
+  protoRoot: string = findProtoRoot(),
+): ServiceDefinition {
+  const definition = loadSync(SENTRY_PROTO_FILE, {
+    ...SENTRY_PROTO_LOADER_OPTIONS,
+    includeDirs: [protoRoot],
+  });
   const service = definition[SENTRY_SERVICE_NAME];
-  if (!service || !('SignCertificate' in service)) throw new Error(`${SENTRY_PROTO_FILE} does not define ${SENTRY_SERVICE_NAME}`);
+  if (!service || !('SignCertificate' in service))
+    throw new Error(`${SENTRY_PROTO_FILE} does not define ${SENTRY_SERVICE_NAME}`);
   return service as unknown as ServiceDefinition;
 }
 

@@ -106,7 +106,9 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     clock,
     logger,
     metrics,
-    ...(options.tls.renewalCheckIntervalMs === undefined ? {} : { checkIntervalMs: options.tls.renewalCheckIntervalMs }),
+    ...(options.tls.renewalCheckIntervalMs === undefined
+      ? {}
+      : { checkIntervalMs: options.tls.renewalCheckIntervalMs }),
   });
   let initial: ServingMaterial;
   try {
@@ -116,7 +118,9 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     throw err;
   }
   const credentials = new RotatingServerCredentials(contextOptions(initial));
-  const unsubscribeServing = servingCertificate.onChange((material) => credentials.replace(contextOptions(material)));
+  const unsubscribeServing = servingCertificate.onChange((material) =>
+    credentials.replace(contextOptions(material)),
+  );
 
   const server = new Server({
     'grpc.max_receive_message_length': maxRequestBytes,
@@ -134,11 +138,15 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     }),
   });
 
-  const host = options.listenAddress.includes(':') ? `[${options.listenAddress}]` : options.listenAddress;
+  const host = options.listenAddress.includes(':')
+    ? `[${options.listenAddress}]`
+    : options.listenAddress;
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${host}:${options.port}`, credentials, (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+      server.bindAsync(`${host}:${options.port}`, credentials, (err, boundPort) =>
+        err ? reject(err) : resolve(boundPort),
+      );
     });
   } catch (err) {
     servingCertificate.stop();
@@ -147,7 +155,15 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     server.forceShutdown();
     throw err;
   }
-  logger.info({ event: 'grpc.listening', address: options.listenAddress, port, spiffeId: servingCertificate.spiffeId }, 'SignCertificate is being served');
+  logger.info(
+    {
+      event: 'grpc.listening',
+      address: options.listenAddress,
+      port,
+      spiffeId: servingCertificate.spiffeId,
+    },
+    'SignCertificate is being served',
+  );
 
   let closing: Promise<void> | null = null;
   return Object.freeze({
@@ -161,7 +177,10 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
         unsubscribeServing();
         unsubscribeIssuerMetrics();
         const deadline = setTimeout(() => {
-          logger.warn({ event: 'grpc.force-shutdown', graceMs }, 'in-flight calls did not finish in time; cancelling them');
+          logger.warn(
+            { event: 'grpc.force-shutdown', graceMs },
+            'in-flight calls did not finish in time; cancelling them',
+          );
           server.forceShutdown();
           resolve();
         }, graceMs);
@@ -177,7 +196,11 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
 }
 
 /** Registers the gRPC server's and each validator's readiness for /healthz. */
-export function registerIssuerReadiness(readiness: Readiness, server: SentryServer, validators: ValidatorRegistry): () => void {
+export function registerIssuerReadiness(
+  readiness: Readiness,
+  server: SentryServer,
+  validators: ValidatorRegistry,
+): () => void {
   const removers = [readiness.register('sentry-grpc', () => server.ready())];
   for (const validator of validators.validators) {
     removers.push(readiness.register(`validator:${validator.name}`, () => validator.ready()));

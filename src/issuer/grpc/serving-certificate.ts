@@ -46,11 +46,18 @@ export function sentrySpiffeId(trustDomain: string, namespace: string): string {
 
 /** DNS names so ordinary TLS clients (grpcurl, grpcio) can verify the CA by host name too. */
 export function sentryDnsNames(namespace: string): readonly string[] {
-  return Object.freeze(['localhost', 'dapr-sentry', `dapr-sentry.${namespace}.svc`, `dapr-sentry.${namespace}.svc.cluster.local`]);
+  return Object.freeze([
+    'localhost',
+    'dapr-sentry',
+    `dapr-sentry.${namespace}.svc`,
+    `dapr-sentry.${namespace}.svc.cluster.local`,
+  ]);
 }
 
 /** Renewal is due at half the certificate's lifetime, like Dapr's clients renew theirs. */
-export function servingRenewalTime(material: Pick<ServingMaterial, 'notBefore' | 'notAfter'>): Date {
+export function servingRenewalTime(
+  material: Pick<ServingMaterial, 'notBefore' | 'notAfter'>,
+): Date {
   const start = material.notBefore.getTime();
   return new Date(start + (material.notAfter.getTime() - start) / 2);
 }
@@ -153,7 +160,9 @@ export class ServingCertificate {
   async #issue(reason: string): Promise<boolean> {
     const { signer, logger, metrics } = this.#options;
     try {
-      const { privateKey } = (await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' })) as { privateKey: KeyObject };
+      const { privateKey } = (await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' })) as {
+        privateKey: KeyObject;
+      };
       const csrPem = buildServingCsrPem(privateKey);
       const issued = await signer.sign({
         csrPem: Buffer.from(csrPem, 'ascii'),
@@ -174,7 +183,13 @@ export class ServingCertificate {
       });
       this.#current = material;
       logger.info(
-        { event: 'servingcert.issued', serial: material.serialHex, spiffeId: this.spiffeId, notAfter: material.notAfter.toISOString(), reason },
+        {
+          event: 'servingcert.issued',
+          serial: material.serialHex,
+          spiffeId: this.spiffeId,
+          notAfter: material.notAfter.toISOString(),
+          reason,
+        },
         'issued the gRPC serving certificate',
       );
       for (const listener of this.#listeners) listener(material);
@@ -182,7 +197,12 @@ export class ServingCertificate {
     } catch (err) {
       metrics.servingCertificateIssueFailed();
       logger.error(
-        { event: 'servingcert.failed', err: describeError(err), reason, keepingSerial: this.#current?.serialHex ?? null },
+        {
+          event: 'servingcert.failed',
+          err: describeError(err),
+          reason,
+          keepingSerial: this.#current?.serialHex ?? null,
+        },
         'cannot issue the gRPC serving certificate; keeping the current one',
       );
       return false;

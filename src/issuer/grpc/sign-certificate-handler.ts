@@ -9,7 +9,10 @@ import { assertRequestSize, checkSignRequest, type RawSignRequest } from '../req
 import { certificateRequestFor } from '../svid-identity.js';
 import type { ValidatorRegistry } from '../validator-registry.js';
 import { grpcAnswerFor } from './status-map.js';
-import type { SignCertificateRequestMessage, SignCertificateResponseMessage } from './sentry-proto.js';
+import type {
+  SignCertificateRequestMessage,
+  SignCertificateResponseMessage,
+} from './sentry-proto.js';
 
 export interface SignCertificateDependencies {
   readonly signer: CertificateSigner;
@@ -66,7 +69,10 @@ export async function signCertificate(
 /** The grpc-js unary handler: metrics, audit lines, and errors mapped in status-map.ts only. */
 export function createSignCertificateHandler(
   deps: SignCertificateDependencies,
-): (call: ServerUnaryCall<SignCertificateRequestMessage, SignCertificateResponseMessage>, callback: sendUnaryData<SignCertificateResponseMessage>) => void {
+): (
+  call: ServerUnaryCall<SignCertificateRequestMessage, SignCertificateResponseMessage>,
+  callback: sendUnaryData<SignCertificateResponseMessage>,
+) => void {
   return (call, callback) => {
     const started = performance.now();
     const elapsed = (): number => (performance.now() - started) / 1000;
@@ -95,7 +101,11 @@ export function createSignCertificateHandler(
         if (answer.internal) {
           auditFailed(deps.logger, {
             code: isWardenError(err) ? err.code : null,
-            detail: describeError(err) + (err instanceof Error && err.cause !== undefined ? ` (cause: ${describeError(err.cause)})` : ''),
+            detail:
+              describeError(err) +
+              (err instanceof Error && err.cause !== undefined
+                ? ` (cause: ${describeError(err.cause)})`
+                : ''),
             validator: validatorName,
             peer,
           });

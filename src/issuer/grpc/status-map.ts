@@ -68,8 +68,11 @@ export interface GrpcErrorAnswer {
  */
 export function grpcAnswerFor(err: unknown): GrpcErrorAnswer {
   if (isWardenError(err)) {
-    const rule = (GRPC_STATUS_BY_CODE as Readonly<Record<string, StatusRule | undefined>>)[err.code];
-    if (rule && rule.exposeMessage) return { code: rule.status, details: `${err.code}: ${err.message}`, internal: false };
+    const rule = (GRPC_STATUS_BY_CODE as Readonly<Record<string, StatusRule | undefined>>)[
+      err.code
+    ];
+    if (rule && rule.exposeMessage)
+      return { code: rule.status, details: `${err.code}: ${err.message}`, internal: false };
     if (rule) return { code: rule.status, details: GENERIC_INTERNAL_MESSAGE, internal: true };
   }
   return { code: GrpcStatus.INTERNAL, details: GENERIC_INTERNAL_MESSAGE, internal: true };

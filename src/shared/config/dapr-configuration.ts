@@ -86,7 +86,10 @@ function duration(defaultText: string, allowZero: boolean) {
         return z.NEVER;
       }
       if (ms < 0 || (!allowZero && ms === 0)) {
-        ctx.addIssue({ code: 'custom', message: `"${printable(source)}" must be ${allowZero ? 'zero or more' : 'more than zero'}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${printable(source)}" must be ${allowZero ? 'zero or more' : 'more than zero'}`,
+        });
         return z.NEVER;
       }
       return ms;
@@ -133,7 +136,9 @@ const tokenValidatorSchema = z
     const input = entry.options ?? {};
     const addOptionIssues = (issues: readonly z.core.$ZodIssue[]): void => {
       for (const issue of issues) {
-        ctx.addIssue({ ...issue, path: ['options', ...issue.path] } as Parameters<typeof ctx.addIssue>[0]);
+        ctx.addIssue({ ...issue, path: ['options', ...issue.path] } as Parameters<
+          typeof ctx.addIssue
+        >[0]);
       }
     };
     if (entry.name !== 'jwks') {
@@ -183,10 +188,16 @@ const mtlsSchema = z.object(
 const configurationSchema = z.object(
   {
     apiVersion: z.literal('dapr.io/v1alpha1', {
-      error: (issue) => (issue.input === undefined ? 'is required' : `"${printable(String(issue.input))}" is not dapr.io/v1alpha1`),
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required'
+          : `"${printable(String(issue.input))}" is not dapr.io/v1alpha1`,
     }),
     kind: z.literal('Configuration', {
-      error: (issue) => (issue.input === undefined ? 'is required' : `"${printable(String(issue.input))}" is not Configuration`),
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required'
+          : `"${printable(String(issue.input))}" is not Configuration`,
     }),
     metadata: z.object({ name: text().optional() }, { error: typedError('a mapping') }).optional(),
     spec: z.object({ mtls: mtlsSchema.optional() }, { error: typedError('a mapping') }).optional(),
@@ -199,7 +210,8 @@ const configurationSchema = z.object(
  * skips refinements once an entry has another problem and every problem is reported at once.
  */
 function duplicateValidatorProblems(document: unknown): ConfigProblem[] {
-  const list = (document as { spec?: { mtls?: { tokenValidators?: unknown } } } | null)?.spec?.mtls?.tokenValidators;
+  const list = (document as { spec?: { mtls?: { tokenValidators?: unknown } } } | null)?.spec?.mtls
+    ?.tokenValidators;
   if (!Array.isArray(list)) return [];
   const seen = new Set<string>();
   const problems: ConfigProblem[] = [];
@@ -207,7 +219,10 @@ function duplicateValidatorProblems(document: unknown): ConfigProblem[] {
     const name = (entry as { name?: unknown } | null)?.name;
     if (typeof name !== 'string') continue;
     if (seen.has(name)) {
-      problems.push({ path: `spec.mtls.tokenValidators[${index}].name`, message: `"${printable(name)}" is listed more than once` });
+      problems.push({
+        path: `spec.mtls.tokenValidators[${index}].name`,
+        message: `"${printable(name)}" is listed more than once`,
+      });
     }
     seen.add(name);
   }
@@ -235,7 +250,9 @@ function deepFreeze<T>(value: T): T {
 export function interpretDaprConfiguration(
   document: unknown,
   source: string,
-): { ok: true; configuration: DaprConfiguration } | { ok: false; problems: readonly ConfigProblem[] } {
+):
+  | { ok: true; configuration: DaprConfiguration }
+  | { ok: false; problems: readonly ConfigProblem[] } {
   const parsed = configurationSchema.safeParse(document);
   const duplicates = duplicateValidatorProblems(document);
   if (!parsed.success || duplicates.length > 0) {
@@ -243,7 +260,10 @@ export function interpretDaprConfiguration(
       ? []
       : parsed.error.issues.flatMap((issue): ConfigProblem[] => {
           if (issue.code === 'unrecognized_keys') {
-            return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'is not a known field' }));
+            return issue.keys.map((key) => ({
+              path: formatPath([...issue.path, key]),
+              message: 'is not a known field',
+            }));
           }
           return [{ path: formatPath(issue.path), message: issue.message }];
         });
@@ -267,7 +287,10 @@ export function interpretDaprConfiguration(
 
 /** The Configuration used when none is given: every field at Dapr's default. */
 export function defaultDaprConfiguration(): DaprConfiguration {
-  const result = interpretDaprConfiguration({ apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' }, 'embedded default');
+  const result = interpretDaprConfiguration(
+    { apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' },
+    'embedded default',
+  );
   if (!result.ok) throw new TypeError('the embedded default Configuration is invalid');
   return result.configuration;
 }
@@ -281,13 +304,17 @@ export function parseDaprConfiguration(yamlText: string, source: string): DaprCo
   if (document.errors.length > 0) {
     const problems = document.errors.map((err) => {
       const line = err.linePos?.[0];
-      const message = (err.message.split('\n')[0] ?? err.message).replace(/ at line \d+, column \d+:?$/, '');
+      const message = (err.message.split('\n')[0] ?? err.message).replace(
+        / at line \d+, column \d+:?$/,
+        '',
+      );
       return { path: line ? `line ${line.line}, column ${line.col}` : '(document)', message };
     });
     throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, problems));
   }
   const result = interpretDaprConfiguration(document.toJS({ maxAliasCount: 50 }), source);
-  if (!result.ok) throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, result.problems));
+  if (!result.ok)
+    throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, result.problems));
   return result.configuration;
 }
 
@@ -297,7 +324,11 @@ export async function loadDaprConfigurationFile(path: string): Promise<DaprConfi
     yamlText = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new WardenError('ERR_CONFIG_INVALID', `${path}: cannot read the Configuration file (${code})`, { cause: err });
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `${path}: cannot read the Configuration file (${code})`,
+      { cause: err },
+    );
   }
   return parseDaprConfiguration(yamlText, path);
 }

@@ -2,11 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { TrustSource } from '../../../src/ca/trust-bundle.js';
-import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../../../src/issuer/grpc/sentry-server.js';
+import {
+  createSentryServer,
+  registerIssuerReadiness,
+  type SentryServer,
+} from '../../../src/issuer/grpc/sentry-server.js';
 import { GENERIC_INTERNAL_MESSAGE } from '../../../src/issuer/grpc/status-map.js';
 import { createSentryMetrics, type SentryMetrics } from '../../../src/issuer/metrics.js';
 import type { CheckedSignRequest } from '../../../src/issuer/request-rules.js';
-import { createValidatorRegistry, type ValidatorRegistry } from '../../../src/issuer/validator-registry.js';
+import {
+  createValidatorRegistry,
+  type ValidatorRegistry,
+} from '../../../src/issuer/validator-registry.js';
 import type { ValidatedIdentity, Validator } from '../../../src/issuer/validator.js';
 import { createInsecureValidator } from '../../../src/issuer/validators/insecure/insecure-validator.js';
 import { createJwksValidator } from '../../../src/issuer/validators/jwks/jwks-validator.js';
@@ -18,9 +25,20 @@ import { startMetricsServer } from '../../../src/shared/metrics-server.js';
 import { joseKey, joseToken, jwks, type JoseSigningKey } from '../../support/jwt-fixtures.js';
 import { captureLog, type CapturedLog } from '../../support/log-capture.js';
 import { MutableTrustSource } from '../../support/mutable-trust-source.js';
-import { createSentryTestClient, signError, uriSans, type SentryTestClient } from '../../support/sentry-proto-client.js';
+import {
+  createSentryTestClient,
+  signError,
+  uriSans,
+  type SentryTestClient,
+} from '../../support/sentry-proto-client.js';
 import { TestCertificateSigner } from '../../support/test-certificate-signer.js';
-import { createCsr, createTestIssuer, createTestRoot, trustBundleOf, type TestCa } from '../../support/test-pki.js';
+import {
+  createCsr,
+  createTestIssuer,
+  createTestRoot,
+  trustBundleOf,
+  type TestCa,
+} from '../../support/test-pki.js';
 
 const NAMESPACE = 'warden-system';
 const SENTRY_ID = `spiffe://localhost/ns/${NAMESPACE}/dapr-sentry`;
@@ -35,8 +53,14 @@ class SwitchableValidator implements Validator {
     return this.isReady;
   }
   async validate(request: CheckedSignRequest): Promise<ValidatedIdentity> {
-    if (!this.isReady) throw new WardenError('ERR_VALIDATOR_UNAVAILABLE', 'kubernetes validator is not ready');
-    return { trustDomain: 'cluster.local', namespace: request.namespace, appId: request.id, controlPlane: true };
+    if (!this.isReady)
+      throw new WardenError('ERR_VALIDATOR_UNAVAILABLE', 'kubernetes validator is not ready');
+    return {
+      trustDomain: 'cluster.local',
+      namespace: request.namespace,
+      appId: request.id,
+      controlPlane: true,
+    };
   }
   async close(): Promise<void> {}
 }
@@ -68,7 +92,12 @@ async function startHarness(): Promise<Harness> {
     [
       createInsecureValidator({ caNamespace: NAMESPACE }),
       createJwksValidator({
-        settings: { source: jwks(jwtKey.publicJwk), caCertificate: undefined, minRefreshIntervalMs: 600_000, requestTimeoutMs: 30_000 },
+        settings: {
+          source: jwks(jwtKey.publicJwk),
+          caCertificate: undefined,
+          minRefreshIntervalMs: 600_000,
+          requestTimeoutMs: 30_000,
+        },
         audience: AUDIENCE,
         caNamespace: NAMESPACE,
         clock,
@@ -94,11 +123,17 @@ async function startHarness(): Promise<Harness> {
 }
 
 function clientFor(h: Harness): SentryTestClient {
-  return createSentryTestClient({ address: `127.0.0.1:${h.server.port}`, anchorsPem: h.root.pem, expectedSpiffeId: SENTRY_ID });
+  return createSentryTestClient({
+    address: `127.0.0.1:${h.server.port}`,
+    anchorsPem: h.root.pem,
+    expectedSpiffeId: SENTRY_ID,
+  });
 }
 
 function splitPem(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block));
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (block) => new X509Certificate(block),
+  );
 }
 
 async function scrape(listener: HttpListener): Promise<string> {
@@ -128,7 +163,11 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
 
   it('issues a chain for a P-256 CSR with the default (insecure) validator and the public trust domain', async () => {
     const { csrPem } = await createCsr('P-256');
-    const response = await client.sign({ id: 'app1', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) });
+    const response = await client.sign({
+      id: 'app1',
+      namespace: 'default',
+      certificate_signing_request: Buffer.from(csrPem),
+    });
 
     const chain = splitPem(response.workload_certificate.toString('utf8'));
     expect(chain).toHaveLength(2);
@@ -136,21 +175,33 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
     expect(leaf.subjectAltName).toBe('URI:spiffe://public/ns/default/app1');
     expect(leaf.verify(issuer.publicKey)).toBe(true);
     expect(issuer.verify(new X509Certificate(h.root.pem).publicKey)).toBe(true);
-    expect(response.trust_chain_certificates.map((b) => new X509Certificate(b).fingerprint256)).toEqual([
-      new X509Certificate(h.root.pem).fingerprint256,
-    ]);
-    expect(Number(response.valid_until?.seconds)).toBe(Math.floor(new Date(leaf.validTo).getTime() / 1000));
+    expect(
+      response.trust_chain_certificates.map((b) => new X509Certificate(b).fingerprint256),
+    ).toEqual([new X509Certificate(h.root.pem).fingerprint256]);
+    expect(Number(response.valid_until?.seconds)).toBe(
+      Math.floor(new Date(leaf.validTo).getTime() / 1000),
+    );
     expect(response.jwt ?? null).toBeNull();
     expect(response.per_audience_jwts).toEqual({});
   });
 
   it("presents a serving certificate with the CA's SPIFFE ID and DNS names, checked by the client", async () => {
     const { csrPem } = await createCsr('Ed25519');
-    await client.sign({ id: 'app2', namespace: 'default', certificate_signing_request: Buffer.from(csrPem), token_validator: 'INSECURE' });
+    await client.sign({
+      id: 'app2',
+      namespace: 'default',
+      certificate_signing_request: Buffer.from(csrPem),
+      token_validator: 'INSECURE',
+    });
     const peer = client.handshakes[0];
     expect(peer).toBeDefined();
     expect(uriSans(peer!)).toEqual([SENTRY_ID]);
-    for (const dns of ['localhost', 'dapr-sentry', `dapr-sentry.${NAMESPACE}.svc`, `dapr-sentry.${NAMESPACE}.svc.cluster.local`]) {
+    for (const dns of [
+      'localhost',
+      'dapr-sentry',
+      `dapr-sentry.${NAMESPACE}.svc`,
+      `dapr-sentry.${NAMESPACE}.svc.cluster.local`,
+    ]) {
       expect(peer!.subjectaltname).toContain(`DNS:${dns}`);
     }
   });
@@ -162,14 +213,23 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
       expectedSpiffeId: 'spiffe://localhost/ns/other/dapr-sentry',
     });
     const { csrPem } = await createCsr();
-    const err = await signError(wrong.sign({ id: 'app', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) }, 3000));
+    const err = await signError(
+      wrong.sign(
+        { id: 'app', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) },
+        3000,
+      ),
+    );
     wrong.close();
     expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
   });
 
   it('gives a control-plane identity in the CA namespace its webhook DNS name', async () => {
     const { csrPem } = await createCsr();
-    const response = await client.sign({ id: 'dapr-injector', namespace: NAMESPACE, certificate_signing_request: Buffer.from(csrPem) });
+    const response = await client.sign({
+      id: 'dapr-injector',
+      namespace: NAMESPACE,
+      certificate_signing_request: Buffer.from(csrPem),
+    });
     const leaf = splitPem(response.workload_certificate.toString('utf8'))[0]!;
     expect(leaf.subjectAltName).toContain(`URI:spiffe://public/ns/${NAMESPACE}/dapr-injector`);
     expect(leaf.subjectAltName).toContain(`DNS:dapr-sidecar-injector.${NAMESPACE}.svc`);
@@ -185,13 +245,21 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
     }> = [
       {
         name: 'an id with a dot is INVALID_ARGUMENT',
-        request: async () => ({ id: 'a.b', namespace: 'default', certificate_signing_request: Buffer.from((await createCsr()).csrPem) }),
+        request: async () => ({
+          id: 'a.b',
+          namespace: 'default',
+          certificate_signing_request: Buffer.from((await createCsr()).csrPem),
+        }),
         code: GrpcStatus.INVALID_ARGUMENT,
         details: /^ERR_REQUEST_INVALID: id "a\.b"/,
       },
       {
         name: 'a namespace smuggling path segments is INVALID_ARGUMENT',
-        request: async () => ({ id: 'app', namespace: 'a/ns/b', certificate_signing_request: Buffer.from((await createCsr()).csrPem) }),
+        request: async () => ({
+          id: 'app',
+          namespace: 'a/ns/b',
+          certificate_signing_request: Buffer.from((await createCsr()).csrPem),
+        }),
         code: GrpcStatus.INVALID_ARGUMENT,
         details: /^ERR_REQUEST_INVALID: namespace/,
       },
@@ -203,7 +271,11 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
       },
       {
         name: 'a CSR that is not PEM is INVALID_ARGUMENT (from the signer)',
-        request: async () => ({ id: 'app', namespace: 'default', certificate_signing_request: Buffer.from('not a csr') }),
+        request: async () => ({
+          id: 'app',
+          namespace: 'default',
+          certificate_signing_request: Buffer.from('not a csr'),
+        }),
         code: GrpcStatus.INVALID_ARGUMENT,
         details: /^ERR_CSR_INVALID/,
       },
@@ -232,13 +304,22 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
       },
       {
         name: 'a token_validator number outside the enum is INVALID_ARGUMENT',
-        request: async () => ({ id: 'app', namespace: 'default', token_validator: 99, certificate_signing_request: Buffer.from((await createCsr()).csrPem) }),
+        request: async () => ({
+          id: 'app',
+          namespace: 'default',
+          token_validator: 99,
+          certificate_signing_request: Buffer.from((await createCsr()).csrPem),
+        }),
         code: GrpcStatus.INVALID_ARGUMENT,
         details: /^ERR_VALIDATOR_NOT_ENABLED: token_validator 99/,
       },
       {
         name: 'a message over 64 KiB is RESOURCE_EXHAUSTED before it is decoded',
-        request: async () => ({ id: 'app', namespace: 'default', certificate_signing_request: Buffer.alloc(70 * 1024, 0x41) }),
+        request: async () => ({
+          id: 'app',
+          namespace: 'default',
+          certificate_signing_request: Buffer.alloc(70 * 1024, 0x41),
+        }),
         code: GrpcStatus.RESOURCE_EXHAUSTED,
         details: /larger than max/i,
       },
@@ -255,7 +336,13 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
       h.signer.failWith = new Error('disk on fire at /var/secret/issuer.key');
       try {
         const { csrPem } = await createCsr();
-        const err = await signError(client.sign({ id: 'app', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) }));
+        const err = await signError(
+          client.sign({
+            id: 'app',
+            namespace: 'default',
+            certificate_signing_request: Buffer.from(csrPem),
+          }),
+        );
         expect(err).toEqual({ code: GrpcStatus.INTERNAL, details: GENERIC_INTERNAL_MESSAGE });
         const line = h.log.lines().find((l) => l.event === 'certificate.failed');
         expect(String(line?.detail)).toContain('disk on fire');
@@ -266,7 +353,11 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
 
     it('ERR_SIGNING_FAILED is INTERNAL with the generic message and ERR_OVERLOADED is RESOURCE_EXHAUSTED', async () => {
       const { csrPem } = await createCsr();
-      const request = { id: 'app', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) };
+      const request = {
+        id: 'app',
+        namespace: 'default',
+        certificate_signing_request: Buffer.from(csrPem),
+      };
       h.signer.failWith = new WardenError('ERR_SIGNING_FAILED', 'worker 3 crashed reading /x');
       const internal = await signError(client.sign(request));
       h.signer.failWith = new WardenError('ERR_OVERLOADED', 'too many requests in flight');
@@ -279,7 +370,12 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
 
   it('accepts a JWKS token proving the identity and names the validator in the audit line', async () => {
     const now = Math.floor(h.clock.now().getTime() / 1000);
-    const token = await joseToken(h.jwtKey, { sub: 'spiffe://example.org/ns/prod/billing', aud: AUDIENCE, exp: now + 300, iat: now });
+    const token = await joseToken(h.jwtKey, {
+      sub: 'spiffe://example.org/ns/prod/billing',
+      aud: AUDIENCE,
+      exp: now + 300,
+      iat: now,
+    });
     const { csrPem } = await createCsr();
     const response = await client.sign({
       id: 'billing',
@@ -291,8 +387,15 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
     });
     const leaf = splitPem(response.workload_certificate.toString('utf8'))[0]!;
     expect(leaf.subjectAltName).toBe('URI:spiffe://example.org/ns/prod/billing');
-    const audit = h.log.lines().filter((l) => l.event === 'certificate.issued').at(-1);
-    expect(audit).toMatchObject({ spiffeId: 'spiffe://example.org/ns/prod/billing', validator: 'jwks', serial: leaf.serialNumber.toLowerCase() });
+    const audit = h.log
+      .lines()
+      .filter((l) => l.event === 'certificate.issued')
+      .at(-1);
+    expect(audit).toMatchObject({
+      spiffeId: 'spiffe://example.org/ns/prod/billing',
+      validator: 'jwks',
+      serial: leaf.serialNumber.toLowerCase(),
+    });
     expect(String(audit?.peer)).toContain('127.0.0.1');
     expect(audit?.notAfter).toBe(new Date(leaf.validTo).toISOString());
     // Neither the token nor the CSR reaches the log.
@@ -302,10 +405,22 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
   });
 
   it('writes one denial line with the code and reason, and never the token', async () => {
-    const secretToken = 'eyJhbGciOiJIUzI1NiIsImtpZCI6ImtleS0xIn0.eyJzdWIiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ';
+    const secretToken =
+      'eyJhbGciOiJIUzI1NiIsImtpZCI6ImtleS0xIn0.eyJzdWIiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ';
     const { csrPem } = await createCsr();
-    await signError(client.sign({ id: 'app', namespace: 'default', token: secretToken, token_validator: 'JWKS', certificate_signing_request: Buffer.from(csrPem) }));
-    const denial = h.log.lines().filter((l) => l.event === 'certificate.denied').at(-1);
+    await signError(
+      client.sign({
+        id: 'app',
+        namespace: 'default',
+        token: secretToken,
+        token_validator: 'JWKS',
+        certificate_signing_request: Buffer.from(csrPem),
+      }),
+    );
+    const denial = h.log
+      .lines()
+      .filter((l) => l.event === 'certificate.denied')
+      .at(-1);
     expect(denial).toMatchObject({ code: 'ERR_IDENTITY_DENIED', validator: 'jwks' });
     expect(String(denial?.reason)).toMatch(/HS256 is refused/);
     expect(h.log.text()).not.toContain(secretToken);
@@ -313,23 +428,48 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
   });
 
   it('moves the Dapr counters, the failure reasons and the latency histogram on /metrics', async () => {
-    const listener = await startMetricsServer({ registry: h.metrics.registry, listenAddress: '127.0.0.1', port: 0 });
+    const listener = await startMetricsServer({
+      registry: h.metrics.registry,
+      listenAddress: '127.0.0.1',
+      port: 0,
+    });
     try {
       const before = await scrape(listener);
       const { csrPem } = await createCsr();
-      await client.sign({ id: 'metrics-app', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) });
-      await signError(client.sign({ id: 'bad.id', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) }));
-      await signError(client.sign({ id: 'app', namespace: 'default', token_validator: 99, certificate_signing_request: Buffer.from(csrPem) }));
+      await client.sign({
+        id: 'metrics-app',
+        namespace: 'default',
+        certificate_signing_request: Buffer.from(csrPem),
+      });
+      await signError(
+        client.sign({
+          id: 'bad.id',
+          namespace: 'default',
+          certificate_signing_request: Buffer.from(csrPem),
+        }),
+      );
+      await signError(
+        client.sign({
+          id: 'app',
+          namespace: 'default',
+          token_validator: 99,
+          certificate_signing_request: Buffer.from(csrPem),
+        }),
+      );
       const after = await scrape(listener);
-      const delta = (series: string): number => metricValue(after, series) - metricValue(before, series);
+      const delta = (series: string): number =>
+        metricValue(after, series) - metricValue(before, series);
       expect(delta('dapr_sentry_cert_sign_request_received_total')).toBe(3);
       expect(delta('dapr_sentry_cert_sign_success_total')).toBe(1);
       expect(delta('dapr_sentry_cert_sign_failure_total{reason="request_invalid"}')).toBe(1);
       expect(delta('dapr_sentry_cert_sign_failure_total{reason="validator_not_enabled"}')).toBe(1);
       expect(delta('warden_sign_duration_seconds_count{outcome="success"}')).toBe(1);
       expect(delta('warden_sign_duration_seconds_count{outcome="failure"}')).toBe(2);
-      const issuerNotAfter = new Date(new X509Certificate(h.trust.current().issuerChainPem).validTo).getTime() / 1000;
-      expect(metricValue(after, 'dapr_sentry_issuercert_expiry_timestamp')).toBe(Math.floor(issuerNotAfter));
+      const issuerNotAfter =
+        new Date(new X509Certificate(h.trust.current().issuerChainPem).validTo).getTime() / 1000;
+      expect(metricValue(after, 'dapr_sentry_issuercert_expiry_timestamp')).toBe(
+        Math.floor(issuerNotAfter),
+      );
       expect(after).toContain('dapr_sentry_servercert_issue_failed_total 0');
     } finally {
       await listener.close();
@@ -344,7 +484,10 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
       h.kubernetes.isReady = false;
       const notReady = await fetch(`http://127.0.0.1:${listener.port}/healthz`);
       expect(notReady.status).toBe(503);
-      expect(await notReady.json()).toEqual({ status: 'not ready', notReady: ['validator:kubernetes'] });
+      expect(await notReady.json()).toEqual({
+        status: 'not ready',
+        notReady: ['validator:kubernetes'],
+      });
       h.kubernetes.isReady = true;
       const ready = await fetch(`http://127.0.0.1:${listener.port}/healthz`);
       expect(ready.status).toBe(200);
@@ -358,11 +501,18 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
   it('swaps its serving certificate when the trust material changes: new connections see it, old ones keep working', async () => {
     const oldClient = clientFor(h);
     const { csrPem } = await createCsr();
-    const request = { id: 'swap', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) };
+    const request = {
+      id: 'swap',
+      namespace: 'default',
+      certificate_signing_request: Buffer.from(csrPem),
+    };
     await oldClient.sign(request);
     const oldSerial = h.server.servingCertificate.current()!.serialHex;
     expect(oldClient.handshakes).toHaveLength(1);
-    const changesBefore = metricValue(await h.metrics.registry.metrics(), 'dapr_sentry_issuercert_changed_total');
+    const changesBefore = metricValue(
+      await h.metrics.registry.metrics(),
+      'dapr_sentry_issuercert_changed_total',
+    );
 
     const newIssuer = await createTestIssuer(h.root, 'CN=Warden Test Issuer 2');
     h.trust.replace(await trustBundleOf(h.root, newIssuer, 2));
@@ -372,7 +522,9 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
     const current = h.server.servingCertificate.current()!;
     expect(current.generation).toBe(2);
     expect(current.serialHex).not.toBe(oldSerial);
-    expect(metricValue(await h.metrics.registry.metrics(), 'dapr_sentry_issuercert_changed_total')).toBe(changesBefore + 1);
+    expect(
+      metricValue(await h.metrics.registry.metrics(), 'dapr_sentry_issuercert_changed_total'),
+    ).toBe(changesBefore + 1);
 
     const newClient = clientFor(h);
     try {
@@ -383,7 +535,9 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
 
       await oldClient.sign(request); // the established connection still works
       expect(oldClient.handshakes).toHaveLength(1);
-      expect(new X509Certificate(oldClient.handshakes[0]!.raw).serialNumber.toLowerCase()).toBe(oldSerial);
+      expect(new X509Certificate(oldClient.handshakes[0]!.raw).serialNumber.toLowerCase()).toBe(
+        oldSerial,
+      );
     } finally {
       newClient.close();
       oldClient.close();
@@ -396,7 +550,11 @@ describe('Sentry gRPC server shutdown', () => {
     const h = await startHarness();
     const client = clientFor(h);
     const { csrPem } = await createCsr();
-    const request = { id: 'drain', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) };
+    const request = {
+      id: 'drain',
+      namespace: 'default',
+      certificate_signing_request: Buffer.from(csrPem),
+    };
     await client.sign(request); // connect first
 
     let release!: () => void;
@@ -423,7 +581,11 @@ describe('Sentry gRPC server shutdown', () => {
     const h = await startHarness();
     const client = clientFor(h);
     const { csrPem } = await createCsr();
-    const request = { id: 'stuck', namespace: 'default', certificate_signing_request: Buffer.from(csrPem) };
+    const request = {
+      id: 'stuck',
+      namespace: 'default',
+      certificate_signing_request: Buffer.from(csrPem),
+    };
     await client.sign(request);
     h.signer.gate = new Promise<void>(() => undefined); // never released
     const entered = new Promise<void>((resolve) => (h.signer.onEnter = resolve));

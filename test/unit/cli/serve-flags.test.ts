@@ -9,21 +9,39 @@ import {
   validateServeInvocation,
   type ServeSettings,
 } from '../../../src/cli/serve-flags.js';
-import { defaultDaprConfiguration, parseDaprConfiguration, type DaprConfiguration } from '../../../src/shared/config/dapr-configuration.js';
+import {
+  defaultDaprConfiguration,
+  parseDaprConfiguration,
+  type DaprConfiguration,
+} from '../../../src/shared/config/dapr-configuration.js';
 import { readEnv } from '../../../src/shared/env.js';
 import { parseFlags } from '../../../src/shared/flags.js';
 
 const STANDALONE_ENV = readEnv({});
 const CWD = '/srv/warden';
 
-function settingsFor(argv: string[], configuration: DaprConfiguration = defaultDaprConfiguration(), env = STANDALONE_ENV): ServeSettings {
-  const result = resolveServeSettings(parseFlags(argv, SERVE_FLAGS), env, configuration, { cwd: CWD, availableCores: 4 });
+function settingsFor(
+  argv: string[],
+  configuration: DaprConfiguration = defaultDaprConfiguration(),
+  env = STANDALONE_ENV,
+): ServeSettings {
+  const result = resolveServeSettings(parseFlags(argv, SERVE_FLAGS), env, configuration, {
+    cwd: CWD,
+    availableCores: 4,
+  });
   if (!result.ok) throw new Error(result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
   return result.settings;
 }
 
-function problemsFor(argv: string[], configuration: DaprConfiguration = defaultDaprConfiguration(), env = STANDALONE_ENV): string[] {
-  const result = resolveServeSettings(parseFlags(argv, SERVE_FLAGS), env, configuration, { cwd: CWD, availableCores: 4 });
+function problemsFor(
+  argv: string[],
+  configuration: DaprConfiguration = defaultDaprConfiguration(),
+  env = STANDALONE_ENV,
+): string[] {
+  const result = resolveServeSettings(parseFlags(argv, SERVE_FLAGS), env, configuration, {
+    cwd: CWD,
+    availableCores: 4,
+  });
   return result.ok ? [] : result.problems.map((p) => `${p.path}: ${p.message}`);
 }
 
@@ -34,7 +52,9 @@ const JWKS_ONLY = parseDaprConfiguration(
 
 describe('warden serve flags', () => {
   it("has Dapr Sentry's flag names and defaults", () => {
-    const defaults = Object.fromEntries(Object.entries(SERVE_FLAGS).map(([name, spec]) => [name, spec.default]));
+    const defaults = Object.fromEntries(
+      Object.entries(SERVE_FLAGS).map(([name, spec]) => [name, spec.default]),
+    );
     expect(defaults).toMatchObject({
       'issuer-ca-filename': 'ca.crt',
       'issuer-certificate-filename': 'issuer.crt',
@@ -50,7 +70,16 @@ describe('warden serve flags', () => {
       'root-ttl': '8760h',
       'issuer-ttl': '8760h',
     });
-    for (const name of ['issuer-credentials', 'listen-address', 'healthz-listen-address', 'metrics-listen-address', 'mode', 'kubeconfig', 'config', 'workers']) {
+    for (const name of [
+      'issuer-credentials',
+      'listen-address',
+      'healthz-listen-address',
+      'metrics-listen-address',
+      'mode',
+      'kubeconfig',
+      'config',
+      'workers',
+    ]) {
       expect(SERVE_FLAGS[name]).toBeDefined();
     }
   });
@@ -99,13 +128,22 @@ describe('warden serve flags', () => {
     it('keeps an explicit address, and warns when the insecure validator is exposed', () => {
       const s = settingsFor(['--listen-address', '0.0.0.0']);
       expect(s.grpc.listenAddress).toBe('0.0.0.0');
-      expect(s.warnings).toEqual([expect.stringMatching(/insecure validator is enabled and --listen-address 0\.0\.0\.0/)]);
-      expect(settingsFor(['--listen-address=10.0.0.5', '--healthz-listen-address', '::1']).healthz.listenAddress).toBe('::1');
+      expect(s.warnings).toEqual([
+        expect.stringMatching(/insecure validator is enabled and --listen-address 0\.0\.0\.0/),
+      ]);
+      expect(
+        settingsFor(['--listen-address=10.0.0.5', '--healthz-listen-address', '::1']).healthz
+          .listenAddress,
+      ).toBe('::1');
     });
   });
 
   it('uses the kubernetes defaults in kubernetes mode (and picks that mode inside a pod)', () => {
-    const podEnv = readEnv({ KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443', NAMESPACE: 'dapr-system' });
+    const podEnv = readEnv({
+      KUBERNETES_SERVICE_HOST: '10.0.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      NAMESPACE: 'dapr-system',
+    });
     const s = settingsFor([], defaultDaprConfiguration(), podEnv);
     expect(s).toMatchObject({
       mode: 'kubernetes',
@@ -115,24 +153,37 @@ describe('warden serve flags', () => {
       validators: { defaultName: 'kubernetes' },
       sentrySpiffeId: 'spiffe://localhost/ns/dapr-system/dapr-sentry',
     });
-    expect(settingsFor(['--mode', 'standalone'], defaultDaprConfiguration(), podEnv).mode).toBe('standalone');
+    expect(settingsFor(['--mode', 'standalone'], defaultDaprConfiguration(), podEnv).mode).toBe(
+      'standalone',
+    );
   });
 
   it('takes every flag it is given', () => {
     const s = settingsFor([
-      '--issuer-credentials', '/etc/warden',
-      '--issuer-ca-filename', 'roots.pem',
-      '--trust-domain', 'example.org',
-      '--port', '6000',
+      '--issuer-credentials',
+      '/etc/warden',
+      '--issuer-ca-filename',
+      'roots.pem',
+      '--trust-domain',
+      'example.org',
+      '--port',
+      '6000',
       '--enable-metrics=false',
-      '--metrics-port', '6000', // the same port is fine when metrics are off
-      '--log-level', 'debug',
+      '--metrics-port',
+      '6000', // the same port is fine when metrics are off
+      '--log-level',
+      'debug',
       '--log-as-json',
-      '--workers', '2',
-      '--key-algorithm', 'ed25519',
-      '--root-ttl', '87600h',
-      '--issuer-ttl', '720h',
-      '--config', '/etc/warden/config.yaml',
+      '--workers',
+      '2',
+      '--key-algorithm',
+      'ed25519',
+      '--root-ttl',
+      '87600h',
+      '--issuer-ttl',
+      '720h',
+      '--config',
+      '/etc/warden/config.yaml',
     ]);
     expect(s).toMatchObject({
       credentials: { caFile: '/etc/warden/roots.pem' },
@@ -154,17 +205,28 @@ describe('warden serve flags', () => {
     expect(
       problemsFor(
         [
-          '--mode', 'cloud',
-          '--trust-domain', 'Bad_Domain!',
-          '--port', '70000',
-          '--healthz-port', '9090',
-          '--listen-address', 'not an address',
-          '--issuer-key-filename', '../issuer.key',
-          '--log-level', 'verbose',
-          '--workers', '0',
-          '--key-algorithm', 'rsa',
-          '--root-ttl', '1h',
-          '--issuer-ttl', 'forever',
+          '--mode',
+          'cloud',
+          '--trust-domain',
+          'Bad_Domain!',
+          '--port',
+          '70000',
+          '--healthz-port',
+          '9090',
+          '--listen-address',
+          'not an address',
+          '--issuer-key-filename',
+          '../issuer.key',
+          '--log-level',
+          'verbose',
+          '--workers',
+          '0',
+          '--key-algorithm',
+          'rsa',
+          '--root-ttl',
+          '1h',
+          '--issuer-ttl',
+          'forever',
         ],
         defaultDaprConfiguration(),
         env,
@@ -185,8 +247,12 @@ describe('warden serve flags', () => {
   });
 
   it('refuses an issuer that outlives its root and credential files that collide', () => {
-    expect(problemsFor(['--root-ttl', '1h', '--issuer-ttl', '2h'])).toEqual(['--issuer-ttl: is longer than --root-ttl; an issuer cannot outlive its root']);
-    expect(problemsFor(['--issuer-key-filename', 'ca.crt'])).toEqual(['--issuer-*-filename: the anchors, certificate and key file names must differ']);
+    expect(problemsFor(['--root-ttl', '1h', '--issuer-ttl', '2h'])).toEqual([
+      '--issuer-ttl: is longer than --root-ttl; an issuer cannot outlive its root',
+    ]);
+    expect(problemsFor(['--issuer-key-filename', 'ca.crt'])).toEqual([
+      '--issuer-*-filename: the anchors, certificate and key file names must differ',
+    ]);
   });
 });
 
@@ -195,8 +261,14 @@ describe('warden serve --validate', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'warden-validate-'));
     try {
       const file = path.join(dir, 'config.yaml');
-      await writeFile(file, 'apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n    workloadCertTTL: 2h\n');
-      const result = await validateServeInvocation(['--config', file], STANDALONE_ENV, { cwd: CWD, availableCores: 1 });
+      await writeFile(
+        file,
+        'apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n    workloadCertTTL: 2h\n',
+      );
+      const result = await validateServeInvocation(['--config', file], STANDALONE_ENV, {
+        cwd: CWD,
+        availableCores: 1,
+      });
       expect(result.ok).toBe(true);
       if (result.ok) expect(result.settings.leafProfile.ttlMs).toBe(2 * 3_600_000);
     } finally {
@@ -208,8 +280,15 @@ describe('warden serve --validate', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'warden-validate-'));
     try {
       const file = path.join(dir, 'config.yaml');
-      await writeFile(file, 'apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n    workloadCertTTL: abc\n    allowedClockSkew: x\n');
-      const result = await validateServeInvocation(['--config', file, '--port', '-1'], STANDALONE_ENV, { cwd: CWD });
+      await writeFile(
+        file,
+        'apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n    workloadCertTTL: abc\n    allowedClockSkew: x\n',
+      );
+      const result = await validateServeInvocation(
+        ['--config', file, '--port', '-1'],
+        STANDALONE_ENV,
+        { cwd: CWD },
+      );
       expect(result.ok).toBe(false);
       if (!result.ok) {
         expect(result.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
@@ -232,20 +311,30 @@ describe('warden serve --validate', () => {
         { path: 'flags', message: 'flag -port: "abc" is not a number' },
       ],
     });
-    expect(await validateServeInvocation(['extra'], STANDALONE_ENV)).toMatchObject({ ok: false, problems: [{ path: 'arguments' }] });
+    expect(await validateServeInvocation(['extra'], STANDALONE_ENV)).toMatchObject({
+      ok: false,
+      problems: [{ path: 'arguments' }],
+    });
   });
 
   it('uses a supplied loader for the kubernetes Configuration resource', async () => {
     const refs: unknown[] = [];
-    const result = await validateServeInvocation(['--mode', 'kubernetes', '--config', 'custom'], STANDALONE_ENV, {
-      loadConfiguration: async (ref) => {
-        refs.push(ref);
-        return JWKS_ONLY;
+    const result = await validateServeInvocation(
+      ['--mode', 'kubernetes', '--config', 'custom'],
+      STANDALONE_ENV,
+      {
+        loadConfiguration: async (ref) => {
+          refs.push(ref);
+          return JWKS_ONLY;
+        },
       },
-    });
+    );
     expect(refs).toEqual([{ kind: 'kubernetes', name: 'custom' }]);
     expect(result.ok && result.settings.validators.defaultName).toBeNull();
     const without = await validateServeInvocation(['--mode', 'kubernetes'], STANDALONE_ENV);
-    expect(without).toMatchObject({ ok: false, problems: [{ message: expect.stringMatching(/needs the kubernetes loader/) }] });
+    expect(without).toMatchObject({
+      ok: false,
+      problems: [{ message: expect.stringMatching(/needs the kubernetes loader/) }],
+    });
   });
 });

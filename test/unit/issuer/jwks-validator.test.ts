@@ -5,11 +5,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import type { CheckedSignRequest } from '../../../src/issuer/request-rules.js';
-import { createJwksValidator, type JwksValidator } from '../../../src/issuer/validators/jwks/jwks-validator.js';
+import {
+  createJwksValidator,
+  type JwksValidator,
+} from '../../../src/issuer/validators/jwks/jwks-validator.js';
 import type { JwksValidatorSettings } from '../../../src/shared/config/dapr-configuration.js';
 import { ManualClock, systemClock, type Clock } from '../../../src/shared/clock.js';
 import { WardenError } from '../../../src/shared/errors.js';
-import { checkedRequest, describeValidatorConformance, type IdentityFields } from '../../conformance/validator-conformance.js';
+import {
+  checkedRequest,
+  describeValidatorConformance,
+  type IdentityFields,
+} from '../../conformance/validator-conformance.js';
 import { JwksTestServer } from '../../support/jwks-test-server.js';
 import {
   hmacSigner,
@@ -30,11 +37,24 @@ const CA_NAMESPACE = 'dapr-system';
 const AUDIENCE = `spiffe://cluster.local/ns/${CA_NAMESPACE}/dapr-sentry`;
 const MINUTE = 60_000;
 
-function settings(source: string, overrides: Partial<JwksValidatorSettings> = {}): JwksValidatorSettings {
-  return { source, caCertificate: undefined, minRefreshIntervalMs: 10 * MINUTE, requestTimeoutMs: 30_000, ...overrides };
+function settings(
+  source: string,
+  overrides: Partial<JwksValidatorSettings> = {},
+): JwksValidatorSettings {
+  return {
+    source,
+    caCertificate: undefined,
+    minRefreshIntervalMs: 10 * MINUTE,
+    requestTimeoutMs: 30_000,
+    ...overrides,
+  };
 }
 
-function validatorFor(source: string, clock: Clock, overrides: Partial<JwksValidatorSettings> = {}): JwksValidator {
+function validatorFor(
+  source: string,
+  clock: Clock,
+  overrides: Partial<JwksValidatorSettings> = {},
+): JwksValidator {
   return createJwksValidator({
     settings: settings(source, overrides),
     audience: AUDIENCE,
@@ -53,7 +73,10 @@ function goodClaims(clock: Clock, fields: IdentityFields): Claims {
   return { sub: subjectOf(fields), aud: AUDIENCE, exp: now + 600, nbf: now - 10, iat: now - 10 };
 }
 
-async function outcome(validator: JwksValidator, request: CheckedSignRequest): Promise<{ code: string; message: string } | 'accepted'> {
+async function outcome(
+  validator: JwksValidator,
+  request: CheckedSignRequest,
+): Promise<{ code: string; message: string } | 'accepted'> {
   try {
     await validator.validate(request);
     return 'accepted';
@@ -84,7 +107,8 @@ describe('jwks validator', () => {
       validator: v,
       caNamespace: CA_NAMESPACE,
       checksProof: true,
-      provingRequest: async (fields) => checkedRequest(fields, await joseToken(key, goodClaims(conformanceClock, fields))),
+      provingRequest: async (fields) =>
+        checkedRequest(fields, await joseToken(key, goodClaims(conformanceClock, fields))),
       cleanup: async () => undefined,
     };
   });
@@ -106,9 +130,23 @@ describe('jwks validator', () => {
       nodeRsa = nodeRs256Key('node-rsa');
       nodeEd = nodeEd25519Key('node-ed');
       octSecret = Buffer.from('a shared secret that must never be accepted');
-      const octJwk: JWK = { kty: 'oct', k: octSecret.toString('base64url'), kid: 'hmac-key', alg: 'HS256' };
+      const octJwk: JWK = {
+        kty: 'oct',
+        k: octSecret.toString('base64url'),
+        kid: 'hmac-key',
+        alg: 'HS256',
+      };
       validator = validatorFor(
-        jwks(es256.publicJwk, rs256.publicJwk, ps256.publicJwk, es384.publicJwk, nodeEc.publicJwk, nodeRsa.publicJwk, nodeEd.publicJwk, octJwk),
+        jwks(
+          es256.publicJwk,
+          rs256.publicJwk,
+          ps256.publicJwk,
+          es384.publicJwk,
+          nodeEc.publicJwk,
+          nodeRsa.publicJwk,
+          nodeEd.publicJwk,
+          octJwk,
+        ),
         clock,
       );
       await validator.start();
@@ -119,7 +157,8 @@ describe('jwks validator', () => {
       expect(validator.keyCount()).toBe(7);
     });
 
-    const request = (token: string, fields: IdentityFields = FIELDS): CheckedSignRequest => checkedRequest(fields, token);
+    const request = (token: string, fields: IdentityFields = FIELDS): CheckedSignRequest =>
+      checkedRequest(fields, token);
 
     it('accepts good tokens signed by jose (ES256, ES384, RS256, PS256) and by node:crypto (ES256, RS256, Ed25519)', async () => {
       const claims = goodClaims(clock, FIELDS);
@@ -155,16 +194,48 @@ describe('jwks validator', () => {
     });
 
     const denials: Array<[string, (c: Claims, now: number) => Claims | Promise<string>, RegExp]> = [
-      ['an expired token (beyond the skew)', (c, now) => ({ ...c, exp: now - 6 * 60 }), /has expired/],
-      ['a token not valid yet (beyond the skew)', (c, now) => ({ ...c, nbf: now + 6 * 60 }), /not valid yet/],
-      ['a token issued in the future', (c, now) => ({ ...c, iat: now + 6 * 60 }), /issued in the future/],
+      [
+        'an expired token (beyond the skew)',
+        (c, now) => ({ ...c, exp: now - 6 * 60 }),
+        /has expired/,
+      ],
+      [
+        'a token not valid yet (beyond the skew)',
+        (c, now) => ({ ...c, nbf: now + 6 * 60 }),
+        /not valid yet/,
+      ],
+      [
+        'a token issued in the future',
+        (c, now) => ({ ...c, iat: now + 6 * 60 }),
+        /issued in the future/,
+      ],
       ['a token without exp', (c) => ({ ...c, exp: undefined }), /no exp claim/],
-      ['a token whose exp is a string', (c) => ({ ...c, exp: '9999999999' as unknown as number }), /exp claim is not a number/],
-      ['a token for another audience', (c) => ({ ...c, aud: 'spiffe://cluster.local/ns/other/dapr-sentry' }), /audience does not include/],
+      [
+        'a token whose exp is a string',
+        (c) => ({ ...c, exp: '9999999999' as unknown as number }),
+        /exp claim is not a number/,
+      ],
+      [
+        'a token for another audience',
+        (c) => ({ ...c, aud: 'spiffe://cluster.local/ns/other/dapr-sentry' }),
+        /audience does not include/,
+      ],
       ['a token without aud', (c) => ({ ...c, aud: undefined }), /no aud claim/],
-      ['a token for another app id', (c) => ({ ...c, sub: 'spiffe://public/ns/shop/payments' }), /subject is not spiffe:\/\/public\/ns\/shop\/orders/],
-      ['a token for another trust domain', (c) => ({ ...c, sub: 'spiffe://example.org/ns/shop/orders' }), /subject is not/],
-      ['a token whose sub normalises to the identity', (c) => ({ ...c, sub: 'spiffe://public/ns/shop/./orders' }), /subject is not/],
+      [
+        'a token for another app id',
+        (c) => ({ ...c, sub: 'spiffe://public/ns/shop/payments' }),
+        /subject is not spiffe:\/\/public\/ns\/shop\/orders/,
+      ],
+      [
+        'a token for another trust domain',
+        (c) => ({ ...c, sub: 'spiffe://example.org/ns/shop/orders' }),
+        /subject is not/,
+      ],
+      [
+        'a token whose sub normalises to the identity',
+        (c) => ({ ...c, sub: 'spiffe://public/ns/shop/./orders' }),
+        /subject is not/,
+      ],
       ['a token without sub', (c) => ({ ...c, sub: undefined }), /no sub claim/],
     ];
     for (const [name, mutate, message] of denials) {
@@ -183,29 +254,47 @@ describe('jwks validator', () => {
 
     it('denies a token signed by another key that claims a known kid', async () => {
       const impostor = await joseKey('ES256', 'es-1');
-      const result = await outcome(validator, request(await joseToken(impostor, goodClaims(clock, FIELDS))));
-      expect(result).toMatchObject({ code: 'ERR_IDENTITY_DENIED', message: expect.stringMatching(/signature does not verify/) });
+      const result = await outcome(
+        validator,
+        request(await joseToken(impostor, goodClaims(clock, FIELDS))),
+      );
+      expect(result).toMatchObject({
+        code: 'ERR_IDENTITY_DENIED',
+        message: expect.stringMatching(/signature does not verify/),
+      });
     });
 
     it('ignores a key embedded in the token header (jwk) and denies it', async () => {
       const attacker = await joseKey('ES256', 'es-1');
-      const token = await joseToken(attacker, goodClaims(clock, FIELDS), { jwk: attacker.publicJwk });
-      expect(await outcome(validator, request(token))).toMatchObject({ message: expect.stringMatching(/signature does not verify/) });
+      const token = await joseToken(attacker, goodClaims(clock, FIELDS), {
+        jwk: attacker.publicJwk,
+      });
+      expect(await outcome(validator, request(token))).toMatchObject({
+        message: expect.stringMatching(/signature does not verify/),
+      });
     });
 
     it('denies alg none', async () => {
-      const result = await outcome(validator, request(unsignedToken(goodClaims(clock, FIELDS), 'es-1')));
+      const result = await outcome(
+        validator,
+        request(unsignedToken(goodClaims(clock, FIELDS), 'es-1')),
+      );
       expect(result).toMatchObject({ code: 'ERR_IDENTITY_DENIED' });
     });
 
     it('denies alg none even with a non-empty signature part', async () => {
       const token = `${unsignedToken(goodClaims(clock, FIELDS), 'es-1')}AAAA`;
-      expect(await outcome(validator, request(token))).toMatchObject({ message: expect.stringMatching(/algorithm none is refused/) });
+      expect(await outcome(validator, request(token))).toMatchObject({
+        message: expect.stringMatching(/algorithm none is refused/),
+      });
     });
 
     it('denies HS256 signed with the public key bytes (algorithm confusion)', async () => {
       const claims = goodClaims(clock, FIELDS);
-      const pem = createPublicKey({ key: nodeRsa.publicJwk as never, format: 'jwk' }).export({ format: 'pem', type: 'spki' });
+      const pem = createPublicKey({ key: nodeRsa.publicJwk as never, format: 'jwk' }).export({
+        format: 'pem',
+        type: 'spki',
+      });
       for (const secret of [pem as string, JSON.stringify(nodeRsa.publicJwk)]) {
         const token = nodeToken({ alg: 'HS256', kid: 'node-rsa' }, claims, hmacSigner(secret));
         expect(await outcome(validator, request(token))).toMatchObject({
@@ -216,19 +305,34 @@ describe('jwks validator', () => {
     });
 
     it('denies HS256 even when the JWKS holds an oct key with that kid', async () => {
-      const token = nodeToken({ alg: 'HS256', kid: 'hmac-key' }, goodClaims(clock, FIELDS), hmacSigner(octSecret));
-      expect(await outcome(validator, request(token))).toMatchObject({ message: expect.stringMatching(/HS256 is refused/) });
+      const token = nodeToken(
+        { alg: 'HS256', kid: 'hmac-key' },
+        goodClaims(clock, FIELDS),
+        hmacSigner(octSecret),
+      );
+      expect(await outcome(validator, request(token))).toMatchObject({
+        message: expect.stringMatching(/HS256 is refused/),
+      });
     });
 
     it('denies an algorithm that does not fit the key (RS256 header on an EC key)', async () => {
-      const token = nodeToken({ alg: 'RS256', kid: 'node-ec' }, goodClaims(clock, FIELDS), nodeRsa.sign);
-      expect(await outcome(validator, request(token))).toMatchObject({ message: expect.stringMatching(/does not fit the key/) });
+      const token = nodeToken(
+        { alg: 'RS256', kid: 'node-ec' },
+        goodClaims(clock, FIELDS),
+        nodeRsa.sign,
+      );
+      expect(await outcome(validator, request(token))).toMatchObject({
+        message: expect.stringMatching(/does not fit the key/),
+      });
     });
 
     it('denies tokens with crit headers, no kid, or a malformed shape', async () => {
       const claims = goodClaims(clock, FIELDS);
       const cases: Array<[string, RegExp]> = [
-        [nodeToken({ alg: 'ES256', kid: 'node-ec', crit: ['exp'], exp: 1 }, claims, nodeEc.sign), /crit/],
+        [
+          nodeToken({ alg: 'ES256', kid: 'node-ec', crit: ['exp'], exp: 1 }, claims, nodeEc.sign),
+          /crit/,
+        ],
         [nodeToken({ alg: 'ES256' }, claims, nodeEc.sign), /no kid/],
         ['not-a-jwt', /not a compact JWS/],
         ['a.b.c.d', /not a compact JWS/],
@@ -236,20 +340,27 @@ describe('jwks validator', () => {
         [`${Buffer.from('[1]').toString('base64url')}.e30.c2ln`, /header is not a JSON object/],
       ];
       for (const [token, message] of cases) {
-        expect(await outcome(validator, request(token))).toMatchObject({ code: 'ERR_IDENTITY_DENIED', message: expect.stringMatching(message) });
+        expect(await outcome(validator, request(token))).toMatchObject({
+          code: 'ERR_IDENTITY_DENIED',
+          message: expect.stringMatching(message),
+        });
       }
     });
 
     it('denies a token whose kid is unknown (inline JWKS: a refresh cannot help)', async () => {
       const stranger = await joseKey('ES256', 'nobody');
-      expect(await outcome(validator, request(await joseToken(stranger, goodClaims(clock, FIELDS))))).toMatchObject({
+      expect(
+        await outcome(validator, request(await joseToken(stranger, goodClaims(clock, FIELDS)))),
+      ).toMatchObject({
         message: expect.stringMatching(/no key in the JWKS has the token kid/),
       });
     });
 
     it('sets controlPlane for dapr-sentry-family ids only in the CA namespace', async () => {
       const fields = { id: 'dapr-injector', namespace: CA_NAMESPACE, trustDomain: '' };
-      const identity = await validator.validate(request(await joseToken(es256, goodClaims(clock, fields)), fields));
+      const identity = await validator.validate(
+        request(await joseToken(es256, goodClaims(clock, fields)), fields),
+      );
       expect(identity.controlPlane).toBe(true);
     });
   });
@@ -268,7 +379,9 @@ describe('jwks validator', () => {
       await writeFile(file, jwks(es256.publicJwk));
       const v = validatorFor(file, clock);
       await v.start();
-      expect(await outcome(v, checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS))))).toBe('accepted');
+      expect(
+        await outcome(v, checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS)))),
+      ).toBe('accepted');
     });
 
     it('refreshes on an unknown kid once minRefreshInterval has passed, then accepts the new key', async () => {
@@ -281,9 +394,13 @@ describe('jwks validator', () => {
       await writeFile(file, jwks(es256.publicJwk, next.publicJwk));
       const token = await joseToken(next, goodClaims(local, FIELDS));
       // Within the interval the file is not read again: the unknown kid is denied.
-      expect(await outcome(v, checkedRequest(FIELDS, token))).toMatchObject({ code: 'ERR_IDENTITY_DENIED' });
+      expect(await outcome(v, checkedRequest(FIELDS, token))).toMatchObject({
+        code: 'ERR_IDENTITY_DENIED',
+      });
       local.advance(10 * MINUTE);
-      expect(await outcome(v, checkedRequest(FIELDS, await joseToken(next, goodClaims(local, FIELDS))))).toBe('accepted');
+      expect(
+        await outcome(v, checkedRequest(FIELDS, await joseToken(next, goodClaims(local, FIELDS)))),
+      ).toBe('accepted');
     });
 
     it('rate-limits refreshes caused by unknown kids to one per minRefreshInterval', async () => {
@@ -297,8 +414,14 @@ describe('jwks validator', () => {
         local.advance(10 * MINUTE);
         for (let i = 0; i < 5; i++) {
           const stranger = await joseKey('ES256', `unknown-${i}`);
-          const result = await outcome(v, checkedRequest(FIELDS, await joseToken(stranger, goodClaims(local, FIELDS))));
-          expect(result).toMatchObject({ code: 'ERR_IDENTITY_DENIED', message: expect.stringMatching(/no key in the JWKS has the token kid/) });
+          const result = await outcome(
+            v,
+            checkedRequest(FIELDS, await joseToken(stranger, goodClaims(local, FIELDS))),
+          );
+          expect(result).toMatchObject({
+            code: 'ERR_IDENTITY_DENIED',
+            message: expect.stringMatching(/no key in the JWKS has the token kid/),
+          });
         }
         expect(server.fetches).toBe(2); // one refresh for the first unknown kid, none after
       } finally {
@@ -314,7 +437,12 @@ describe('jwks validator', () => {
         const trusted = validatorFor(server.url('https'), clock, { caCertificate: ca.pem });
         await trusted.start();
         expect(trusted.ready()).toBe(true);
-        expect(await outcome(trusted, checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS))))).toBe('accepted');
+        expect(
+          await outcome(
+            trusted,
+            checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS))),
+          ),
+        ).toBe('accepted');
 
         const untrusted = validatorFor(server.url('https'), clock);
         await untrusted.start();
@@ -333,7 +461,9 @@ describe('jwks validator', () => {
         await v.start();
         expect(v.ready()).toBe(false);
         const token = await joseToken(es256, goodClaims(local, FIELDS));
-        expect(await outcome(v, checkedRequest(FIELDS, token))).toMatchObject({ code: 'ERR_VALIDATOR_UNAVAILABLE' });
+        expect(await outcome(v, checkedRequest(FIELDS, token))).toMatchObject({
+          code: 'ERR_VALIDATOR_UNAVAILABLE',
+        });
 
         server.status = 200;
         server.body = jwks(es256.publicJwk);
@@ -359,7 +489,12 @@ describe('jwks validator', () => {
         server.body = jwks({ kty: 'oct', k: 'c2VjcmV0', kid: 'only-hmac' });
         expect(await v.refresh()).toBe(false); // no usable keys is a failed load, not an empty key set
         expect(v.ready()).toBe(true);
-        expect(await outcome(v, checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS))))).toBe('accepted');
+        expect(
+          await outcome(
+            v,
+            checkedRequest(FIELDS, await joseToken(es256, goodClaims(clock, FIELDS))),
+          ),
+        ).toBe('accepted');
       } finally {
         await server.close();
       }
@@ -392,7 +527,8 @@ describe('jwks validator', () => {
         expect(v.ready()).toBe(false);
         server.status = 200;
         server.body = jwks(es256.publicJwk);
-        for (let i = 0; i < 100 && !v.ready(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        for (let i = 0; i < 100 && !v.ready(); i++)
+          await new Promise((resolve) => setTimeout(resolve, 20));
         expect(v.ready()).toBe(true);
       } finally {
         await v.close();
@@ -402,7 +538,9 @@ describe('jwks validator', () => {
 
     it('skips unusable keys: no kid, RSA below 2048 bits, unknown curves, encryption keys', async () => {
       const { generateKeyPairSync } = await import('node:crypto');
-      const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+      const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({
+        format: 'jwk',
+      });
       const v = validatorFor(
         jwks(
           { ...es256.publicJwk, kid: undefined },
@@ -417,11 +555,24 @@ describe('jwks validator', () => {
       expect(v.keyCount()).toBe(1);
     });
 
-    const badOptions: Array<[string, Partial<JwksValidatorSettings> & { source: string }, RegExp]> = [
-      ['an ftp URL', { source: 'ftp://example.org/jwks.json' }, /scheme ftp: is not http or https/],
-      ['a URL with credentials', { source: 'https://user:pw@example.org/jwks.json' }, /user name or password/],
-      ['a caCertificate for a file source', { source: '/etc/jwks.json', caCertificate: '-----BEGIN CERTIFICATE-----' }, /only to an https source/],
-    ];
+    const badOptions: Array<[string, Partial<JwksValidatorSettings> & { source: string }, RegExp]> =
+      [
+        [
+          'an ftp URL',
+          { source: 'ftp://example.org/jwks.json' },
+          /scheme ftp: is not http or https/,
+        ],
+        [
+          'a URL with credentials',
+          { source: 'https://user:pw@example.org/jwks.json' },
+          /user name or password/,
+        ],
+        [
+          'a caCertificate for a file source',
+          { source: '/etc/jwks.json', caCertificate: '-----BEGIN CERTIFICATE-----' },
+          /only to an https source/,
+        ],
+      ];
     for (const [name, options, message] of badOptions) {
       it(`refuses ${name} at construction`, () => {
         expect(() => validatorFor(options.source, clock, options)).toThrow(message);

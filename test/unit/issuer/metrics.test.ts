@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { createSentryMetrics, signFailureReason, SIGN_FAILURE_REASONS } from '../../../src/issuer/metrics.js';
+import {
+  createSentryMetrics,
+  signFailureReason,
+  SIGN_FAILURE_REASONS,
+} from '../../../src/issuer/metrics.js';
 import { ERROR_CODES, type ErrorCode } from '../../../src/shared/error-codes.js';
 import { WardenError } from '../../../src/shared/errors.js';
 
@@ -21,7 +25,9 @@ describe('sentry metrics', () => {
 
   it('derives failure reasons only from error codes, from a bounded set', () => {
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
-      expect(SIGN_FAILURE_REASONS).toContain(signFailureReason(new WardenError(code, 'free text that must not become a label')));
+      expect(SIGN_FAILURE_REASONS).toContain(
+        signFailureReason(new WardenError(code, 'free text that must not become a label')),
+      );
     }
     expect(signFailureReason(new WardenError('ERR_IDENTITY_DENIED', 'x'))).toBe('identity_denied');
     expect(signFailureReason(new WardenError('ERR_CSR_SIGNATURE', 'x'))).toBe('csr_invalid');
@@ -41,7 +47,9 @@ describe('sentry metrics', () => {
     expect(text).toContain('dapr_sentry_cert_sign_failure_total{reason="identity_denied"} 1');
     expect(text).toContain('dapr_sentry_cert_sign_failure_total{reason="internal"} 0');
     expect(text).toContain('dapr_sentry_issuercert_changed_total 1');
-    expect(text).toContain(`dapr_sentry_issuercert_expiry_timestamp ${Date.UTC(2027, 0, 1) / 1000}`);
+    expect(text).toContain(
+      `dapr_sentry_issuercert_expiry_timestamp ${Date.UTC(2027, 0, 1) / 1000}`,
+    );
     expect(await b.registry.metrics()).toContain('dapr_sentry_cert_sign_request_received_total 0');
   });
 });

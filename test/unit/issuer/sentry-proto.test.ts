@@ -3,7 +3,11 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { findProtoRoot, loadSentryServiceDefinition, SENTRY_PROTO_FILE } from '../../../src/issuer/grpc/sentry-proto.js';
+import {
+  findProtoRoot,
+  loadSentryServiceDefinition,
+  SENTRY_PROTO_FILE,
+} from '../../../src/issuer/grpc/sentry-proto.js';
 
 const REPO_PROTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto');
 
@@ -19,7 +23,9 @@ describe('Sentry proto loading', () => {
       const moduleDir = path.join(pkg, 'dist', 'src', 'issuer', 'grpc');
       mkdirSync(moduleDir, { recursive: true });
       cpSync(REPO_PROTO, path.join(pkg, 'proto'), { recursive: true });
-      expect(findProtoRoot(pathToFileURL(path.join(moduleDir, 'sentry-proto.js')).href)).toBe(path.join(pkg, 'proto'));
+      expect(findProtoRoot(pathToFileURL(path.join(moduleDir, 'sentry-proto.js')).href)).toBe(
+        path.join(pkg, 'proto'),
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -28,7 +34,9 @@ describe('Sentry proto loading', () => {
   it('says where it looked when the proto is missing', () => {
     const root = mkdtempSync(path.join(tmpdir(), 'warden-noproto-'));
     try {
-      expect(() => findProtoRoot(pathToFileURL(path.join(root, 'x.js')).href)).toThrow(`cannot find proto/${SENTRY_PROTO_FILE}`);
+      expect(() => findProtoRoot(pathToFileURL(path.join(root, 'x.js')).href)).toThrow(
+        `cannot find proto/${SENTRY_PROTO_FILE}`,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -26,7 +26,12 @@ async function setup() {
   const clock = new ManualClock(Date.now());
   const root = await createTestRoot();
   const trust = new MutableTrustSource(await trustBundleOf(root, await createTestIssuer(root), 1));
-  const signer = new TestCertificateSigner({ trustSource: trust, clock, ttlMs: 24 * HOUR, skewMs: 15 * 60_000 });
+  const signer = new TestCertificateSigner({
+    trustSource: trust,
+    clock,
+    ttlMs: 24 * HOUR,
+    skewMs: 15 * 60_000,
+  });
   const metrics = createSentryMetrics();
   const serving = new ServingCertificate({
     signer,
@@ -48,7 +53,12 @@ describe('serving certificate', () => {
     serving.stop();
     const request = signer.requests[0]!;
     expect(request.spiffeId).toBe('spiffe://localhost/ns/warden/dapr-sentry');
-    expect(request.dnsNames).toEqual(['localhost', 'dapr-sentry', 'dapr-sentry.warden.svc', 'dapr-sentry.warden.svc.cluster.local']);
+    expect(request.dnsNames).toEqual([
+      'localhost',
+      'dapr-sentry',
+      'dapr-sentry.warden.svc',
+      'dapr-sentry.warden.svc.cluster.local',
+    ]);
     const csr = new x509.Pkcs10CertificateRequest(Buffer.from(request.csrPem).toString('ascii'));
     expect(await csr.verify()).toBe(true);
   });
@@ -58,7 +68,9 @@ describe('serving certificate', () => {
     const first = await serving.start();
     serving.stop();
     const due = servingRenewalTime(first);
-    expect(due.getTime()).toBe(first.notBefore.getTime() + (first.notAfter.getTime() - first.notBefore.getTime()) / 2);
+    expect(due.getTime()).toBe(
+      first.notBefore.getTime() + (first.notAfter.getTime() - first.notBefore.getTime()) / 2,
+    );
 
     clock.set(due.getTime() - 1000);
     expect(await serving.renewIfDue()).toBe(false);
@@ -90,7 +102,9 @@ describe('serving certificate', () => {
     signer.failWith = new Error('issuer unavailable');
     expect(await serving.renew('test')).toBe(false);
     expect(serving.current()).toBe(first);
-    expect(await metrics.registry.metrics()).toContain('dapr_sentry_servercert_issue_failed_total 1');
+    expect(await metrics.registry.metrics()).toContain(
+      'dapr_sentry_servercert_issue_failed_total 1',
+    );
   });
 
   it('refuses to start without a certificate', async () => {
@@ -115,7 +129,9 @@ describe('serving certificate', () => {
   });
 
   it('builds its names from validated parts', () => {
-    expect(sentrySpiffeId('cluster.local', 'dapr-system')).toBe('spiffe://cluster.local/ns/dapr-system/dapr-sentry');
+    expect(sentrySpiffeId('cluster.local', 'dapr-system')).toBe(
+      'spiffe://cluster.local/ns/dapr-system/dapr-sentry',
+    );
     expect(() => sentrySpiffeId('cluster.local', 'a/b')).toThrow();
     expect(sentryDnsNames('x')).toContain('dapr-sentry.x.svc.cluster.local');
   });
@@ -128,12 +144,18 @@ describe('serving CSR builder', () => {
     const csr = new x509.Pkcs10CertificateRequest(pem);
     expect(await csr.verify()).toBe(true);
     expect(csr.subject).toBe('');
-    expect(Buffer.from(csr.publicKey.rawData).equals(publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
+    expect(
+      Buffer.from(csr.publicKey.rawData).equals(publicKey.export({ format: 'der', type: 'spki' })),
+    ).toBe(true);
 
     const dir = mkdtempSync(path.join(tmpdir(), 'warden-csr-'));
     try {
       writeFileSync(path.join(dir, 'req.pem'), pem);
-      const out = execFileSync('openssl', ['req', '-in', path.join(dir, 'req.pem'), '-verify', '-noout'], { stdio: 'pipe' });
+      const out = execFileSync(
+        'openssl',
+        ['req', '-in', path.join(dir, 'req.pem'), '-verify', '-noout'],
+        { stdio: 'pipe' },
+      );
       expect(out.toString()).toBe('');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -142,8 +164,12 @@ describe('serving CSR builder', () => {
 
   it('refuses keys other than an EC P-256 private key', () => {
     expect(() => buildServingCsrPem(generateKeyPairSync('ed25519').privateKey)).toThrow(TypeError);
-    expect(() => buildServingCsrPem(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey)).toThrow(TypeError);
-    expect(() => buildServingCsrPem(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey)).toThrow(TypeError);
+    expect(() =>
+      buildServingCsrPem(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey),
+    ).toThrow(TypeError);
+    expect(() =>
+      buildServingCsrPem(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey),
+    ).toThrow(TypeError);
   });
 
   it('the issued serving chain pairs with its key (TLS would accept it)', async () => {
@@ -151,6 +177,8 @@ describe('serving CSR builder', () => {
     const material = await serving.start();
     serving.stop();
     const leaf = new X509Certificate(material.certificateChainPem);
-    expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(material.privateKeyPem))).toBe(true);
+    expect(
+      leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(material.privateKeyPem)),
+    ).toBe(true);
   });
 });

@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { GENERIC_INTERNAL_MESSAGE, GRPC_STATUS_BY_CODE, grpcAnswerFor } from '../../../src/issuer/grpc/status-map.js';
+import {
+  GENERIC_INTERNAL_MESSAGE,
+  GRPC_STATUS_BY_CODE,
+  grpcAnswerFor,
+} from '../../../src/issuer/grpc/status-map.js';
 import { ERROR_CODES, type ErrorCode } from '../../../src/shared/error-codes.js';
 import { WardenError } from '../../../src/shared/errors.js';
 
@@ -30,7 +34,11 @@ describe('error code → gRPC status table', () => {
   }
 
   it('passes client-facing messages through with their code', () => {
-    expect(grpcAnswerFor(new WardenError('ERR_IDENTITY_DENIED', 'jwks validator: the token has expired'))).toEqual({
+    expect(
+      grpcAnswerFor(
+        new WardenError('ERR_IDENTITY_DENIED', 'jwks validator: the token has expired'),
+      ),
+    ).toEqual({
       code: GrpcStatus.PERMISSION_DENIED,
       details: 'ERR_IDENTITY_DENIED: jwks validator: the token has expired',
       internal: false,
@@ -55,11 +63,18 @@ describe('error code → gRPC status table', () => {
     ['a string', 'boom'],
     ['undefined', undefined],
     ['a WardenError-shaped object that is not one', { code: 'ERR_REQUEST_INVALID', message: 'x' }],
-    ['a WardenError with a code outside the table', new WardenError('ERR_NOT_A_CODE' as ErrorCode, 'x')],
+    [
+      'a WardenError with a code outside the table',
+      new WardenError('ERR_NOT_A_CODE' as ErrorCode, 'x'),
+    ],
   ];
   for (const [name, value] of unknowns) {
     it(`answers ${name} with INTERNAL and the generic message`, () => {
-      expect(grpcAnswerFor(value)).toEqual({ code: GrpcStatus.INTERNAL, details: GENERIC_INTERNAL_MESSAGE, internal: true });
+      expect(grpcAnswerFor(value)).toEqual({
+        code: GrpcStatus.INTERNAL,
+        details: GENERIC_INTERNAL_MESSAGE,
+        internal: true,
+      });
     });
   }
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { certificateRequestFor, controlPlaneDnsNames, workloadSpiffeId } from '../../../src/issuer/svid-identity.js';
+import {
+  certificateRequestFor,
+  controlPlaneDnsNames,
+  workloadSpiffeId,
+} from '../../../src/issuer/svid-identity.js';
 import type { ValidatedIdentity } from '../../../src/issuer/validator.js';
 
 const CA_NS = 'dapr-system';
@@ -13,9 +17,11 @@ const identity = (overrides: Partial<ValidatedIdentity>): ValidatedIdentity => (
 
 describe('identity → certificate request', () => {
   it('builds spiffe://<td>/ns/<ns>/<id>', () => {
-    expect(workloadSpiffeId(identity({ trustDomain: 'example.org', namespace: 'shop', appId: 'orders' }))).toBe(
-      'spiffe://example.org/ns/shop/orders',
-    );
+    expect(
+      workloadSpiffeId(
+        identity({ trustDomain: 'example.org', namespace: 'shop', appId: 'orders' }),
+      ),
+    ).toBe('spiffe://example.org/ns/shop/orders');
   });
 
   it('refuses to build from unvalidated segments instead of concatenating them', () => {
@@ -25,11 +31,31 @@ describe('identity → certificate request', () => {
   });
 
   const dnsCases: Array<[string, Partial<ValidatedIdentity>, string[]]> = [
-    ['the injector in the CA namespace gets the injector service name', { appId: 'dapr-injector', namespace: CA_NS, controlPlane: true }, ['dapr-sidecar-injector.dapr-system.svc']],
-    ['the operator in the CA namespace gets the webhook service name', { appId: 'dapr-operator', namespace: CA_NS, controlPlane: true }, ['dapr-webhook.dapr-system.svc']],
-    ['the injector outside the CA namespace gets none', { appId: 'dapr-injector', namespace: 'default', controlPlane: true }, []],
-    ['the injector not vouched for as control plane gets none', { appId: 'dapr-injector', namespace: CA_NS, controlPlane: false }, []],
-    ['placement (no webhook) gets none', { appId: 'dapr-placement', namespace: CA_NS, controlPlane: true }, []],
+    [
+      'the injector in the CA namespace gets the injector service name',
+      { appId: 'dapr-injector', namespace: CA_NS, controlPlane: true },
+      ['dapr-sidecar-injector.dapr-system.svc'],
+    ],
+    [
+      'the operator in the CA namespace gets the webhook service name',
+      { appId: 'dapr-operator', namespace: CA_NS, controlPlane: true },
+      ['dapr-webhook.dapr-system.svc'],
+    ],
+    [
+      'the injector outside the CA namespace gets none',
+      { appId: 'dapr-injector', namespace: 'default', controlPlane: true },
+      [],
+    ],
+    [
+      'the injector not vouched for as control plane gets none',
+      { appId: 'dapr-injector', namespace: CA_NS, controlPlane: false },
+      [],
+    ],
+    [
+      'placement (no webhook) gets none',
+      { appId: 'dapr-placement', namespace: CA_NS, controlPlane: true },
+      [],
+    ],
     ['an ordinary app gets none', { appId: 'orders' }, []],
   ];
   for (const [name, overrides, expected] of dnsCases) {
@@ -40,9 +66,17 @@ describe('identity → certificate request', () => {
 
   it('passes the CSR bytes through untouched with the decided identity', () => {
     const csr = Buffer.from('csr bytes');
-    const request = certificateRequestFor(identity({ appId: 'dapr-operator', namespace: CA_NS, controlPlane: true }), csr, CA_NS);
+    const request = certificateRequestFor(
+      identity({ appId: 'dapr-operator', namespace: CA_NS, controlPlane: true }),
+      csr,
+      CA_NS,
+    );
     expect(request.csrPem).toBe(csr);
-    expect(request).toEqual({ csrPem: csr, spiffeId: 'spiffe://public/ns/dapr-system/dapr-operator', dnsNames: ['dapr-webhook.dapr-system.svc'] });
+    expect(request).toEqual({
+      csrPem: csr,
+      spiffeId: 'spiffe://public/ns/dapr-system/dapr-operator',
+      dnsNames: ['dapr-webhook.dapr-system.svc'],
+    });
     expect(Object.isFrozen(request)).toBe(true);
   });
 });

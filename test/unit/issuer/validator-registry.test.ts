@@ -15,7 +15,12 @@ function named(name: ValidatorName): Validator {
     name,
     start: async () => undefined,
     ready: () => true,
-    validate: async () => ({ trustDomain: 'public', namespace: 'n', appId: 'a', controlPlane: false }),
+    validate: async () => ({
+      trustDomain: 'public',
+      namespace: 'n',
+      appId: 'a',
+      controlPlane: false,
+    }),
     close: async () => undefined,
   };
 }
@@ -32,16 +37,53 @@ function selectError(select: () => unknown): WardenError {
 
 const JWKS: TokenValidatorSettings = {
   name: 'jwks',
-  options: { source: '{"keys":[]}', caCertificate: undefined, minRefreshIntervalMs: 600_000, requestTimeoutMs: 30_000 },
+  options: {
+    source: '{"keys":[]}',
+    caCertificate: undefined,
+    minRefreshIntervalMs: 600_000,
+    requestTimeoutMs: 30_000,
+  },
 };
 
 describe('validator plan (which validators run, which is the default)', () => {
-  const cases: Array<[string, 'standalone' | 'kubernetes', TokenValidatorSettings[], ValidatorName[], ValidatorName | null]> = [
-    ['standalone with none configured enables insecure as the default', 'standalone', [], ['insecure'], 'insecure'],
-    ['kubernetes with none configured enables kubernetes as the default', 'kubernetes', [], ['kubernetes'], 'kubernetes'],
+  const cases: Array<
+    [
+      string,
+      'standalone' | 'kubernetes',
+      TokenValidatorSettings[],
+      ValidatorName[],
+      ValidatorName | null,
+    ]
+  > = [
+    [
+      'standalone with none configured enables insecure as the default',
+      'standalone',
+      [],
+      ['insecure'],
+      'insecure',
+    ],
+    [
+      'kubernetes with none configured enables kubernetes as the default',
+      'kubernetes',
+      [],
+      ['kubernetes'],
+      'kubernetes',
+    ],
     ['standalone with only jwks configured has no default', 'standalone', [JWKS], ['jwks'], null],
-    ['standalone with jwks and insecure keeps insecure as the default', 'standalone', [JWKS, { name: 'insecure' }], ['jwks', 'insecure'], 'insecure'],
-    ['kubernetes with jwks and kubernetes keeps kubernetes as the default', 'kubernetes', [{ name: 'kubernetes' }, JWKS], ['kubernetes', 'jwks'], 'kubernetes'],
+    [
+      'standalone with jwks and insecure keeps insecure as the default',
+      'standalone',
+      [JWKS, { name: 'insecure' }],
+      ['jwks', 'insecure'],
+      'insecure',
+    ],
+    [
+      'kubernetes with jwks and kubernetes keeps kubernetes as the default',
+      'kubernetes',
+      [{ name: 'kubernetes' }, JWKS],
+      ['kubernetes', 'jwks'],
+      'kubernetes',
+    ],
     ['kubernetes with only jwks has no default', 'kubernetes', [JWKS], ['jwks'], null],
   ];
   for (const [name, mode, configured, enabled, defaultName] of cases) {
@@ -67,12 +109,32 @@ describe('validator registry: the request enum → a validator', () => {
   });
 
   const refusals: Array<[string, () => unknown, RegExp]> = [
-    ['UNKNOWN with no default', () => withoutDefault.select(0), /no token_validator and there is no default \(enabled: jwks\)/],
-    ['INSECURE when only jwks is enabled', () => withoutDefault.select(1), /INSECURE is not enabled/],
-    ['KUBERNETES when it is not enabled', () => withDefault.select(2), /KUBERNETES is not enabled \(enabled: insecure, jwks\)/],
+    [
+      'UNKNOWN with no default',
+      () => withoutDefault.select(0),
+      /no token_validator and there is no default \(enabled: jwks\)/,
+    ],
+    [
+      'INSECURE when only jwks is enabled',
+      () => withoutDefault.select(1),
+      /INSECURE is not enabled/,
+    ],
+    [
+      'KUBERNETES when it is not enabled',
+      () => withDefault.select(2),
+      /KUBERNETES is not enabled \(enabled: insecure, jwks\)/,
+    ],
     ['enum value 99', () => withDefault.select(99), /token_validator 99 is not a known validator/],
-    ['a negative enum value', () => withDefault.select(-1), /token_validator -1 is not a known validator/],
-    ['a fractional number', () => withDefault.select(1.5), /token_validator 1.5 is not a known validator/],
+    [
+      'a negative enum value',
+      () => withDefault.select(-1),
+      /token_validator -1 is not a known validator/,
+    ],
+    [
+      'a fractional number',
+      () => withDefault.select(1.5),
+      /token_validator 1.5 is not a known validator/,
+    ],
   ];
   for (const [name, select, message] of refusals) {
     it(`refuses ${name} with ERR_VALIDATOR_NOT_ENABLED → INVALID_ARGUMENT`, () => {
@@ -90,10 +152,15 @@ describe('validator registry: the request enum → a validator', () => {
 
   it('builds from a plan, and refuses a kubernetes plan when no kubernetes factory is wired', () => {
     const factories = { insecure: () => named('insecure'), jwks: () => named('jwks') };
-    const registry = buildValidatorRegistry(planValidators('standalone', [JWKS, { name: 'insecure' }]), factories);
+    const registry = buildValidatorRegistry(
+      planValidators('standalone', [JWKS, { name: 'insecure' }]),
+      factories,
+    );
     expect(registry.validators.map((v) => v.name)).toEqual(['jwks', 'insecure']);
     expect(registry.defaultName).toBe('insecure');
-    expect(() => buildValidatorRegistry(planValidators('kubernetes', []), factories)).toThrow(/kubernetes token validator is not available/);
+    expect(() => buildValidatorRegistry(planValidators('kubernetes', []), factories)).toThrow(
+      /kubernetes token validator is not available/,
+    );
   });
 
   it('starts and closes every validator', async () => {

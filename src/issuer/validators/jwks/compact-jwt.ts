@@ -18,7 +18,9 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: strin
 function decodeJsonObject(segment: string): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
@@ -28,8 +30,14 @@ function decodeJsonObject(segment: string): Record<string, unknown> | null {
 export function parseCompactJwt(token: string): ParseResult<CompactJwt> {
   if (token.length === 0) return { ok: false, reason: 'no token was sent' };
   const match = COMPACT_JWS.exec(token);
-  if (!match) return { ok: false, reason: 'the token is not a compact JWS with three non-empty parts' };
-  const [, headerSegment, payloadSegment, signatureSegment] = match as unknown as [string, string, string, string];
+  if (!match)
+    return { ok: false, reason: 'the token is not a compact JWS with three non-empty parts' };
+  const [, headerSegment, payloadSegment, signatureSegment] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+  ];
   const header = decodeJsonObject(headerSegment);
   if (!header) return { ok: false, reason: 'the token header is not a JSON object' };
   return {
@@ -45,7 +53,9 @@ export function parseCompactJwt(token: string): ParseResult<CompactJwt> {
 
 export function decodeClaims(payloadSegment: string): ParseResult<Record<string, unknown>> {
   const claims = decodeJsonObject(payloadSegment);
-  return claims ? { ok: true, value: claims } : { ok: false, reason: 'the token payload is not a JSON object' };
+  return claims
+    ? { ok: true, value: claims }
+    : { ok: false, reason: 'the token payload is not a JSON object' };
 }
 
 export interface ClaimExpectations {
@@ -62,7 +72,10 @@ function isNumericDate(value: unknown): value is number {
 }
 
 /** Checks exp (required), nbf, iat, aud and sub; returns the first failed check or null. */
-export function claimsProblem(claims: Record<string, unknown>, expect: ClaimExpectations): string | null {
+export function claimsProblem(
+  claims: Record<string, unknown>,
+  expect: ClaimExpectations,
+): string | null {
   const nowSeconds = expect.nowMs / 1000;
   const skewSeconds = expect.skewMs / 1000;
   if (claims.exp === undefined) return 'the token has no exp claim';
@@ -79,7 +92,8 @@ export function claimsProblem(claims: Record<string, unknown>, expect: ClaimExpe
   const aud = claims.aud;
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : null;
   if (audiences === null) return 'the token has no aud claim';
-  if (!audiences.some((a) => a === expect.audience)) return `the token audience does not include ${expect.audience}`;
+  if (!audiences.some((a) => a === expect.audience))
+    return `the token audience does not include ${expect.audience}`;
   if (claims.sub === undefined) return 'the token has no sub claim';
   if (claims.sub !== expect.subject) return `the token subject is not ${expect.subject}`;
   return null;

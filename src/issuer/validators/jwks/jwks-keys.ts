@@ -1,4 +1,9 @@
-import { createPublicKey, verify as cryptoVerify, type JsonWebKey as NodeJsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createPublicKey,
+  verify as cryptoVerify,
+  type JsonWebKey as NodeJsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import jose from 'node-jose';
 
 /**
@@ -7,7 +12,11 @@ import jose from 'node-jose';
  * HMAC would let anyone mint tokens (the classic alg-confusion attack).
  */
 
-const EC_ALGORITHM_BY_CURVE: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+const EC_ALGORITHM_BY_CURVE: Readonly<Record<string, string>> = {
+  'P-256': 'ES256',
+  'P-384': 'ES384',
+  'P-521': 'ES512',
+};
 const RSA_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 /** RFC 8037 names Ed25519 signatures EdDSA; RFC 9864 adds the fully-specified `Ed25519`. */
 const ED25519_ALGORITHMS: readonly string[] = ['EdDSA', 'Ed25519'];
@@ -18,7 +27,12 @@ export interface VerificationKey {
   /** The algorithms this key may verify: from its `alg` when set, else from its type and curve. */
   readonly algorithms: ReadonlySet<string>;
   /** Resolves true only when `signature` is valid over `signingInput` with `alg`. */
-  verify(alg: string, compactToken: string, signingInput: Buffer, signature: Buffer): Promise<boolean>;
+  verify(
+    alg: string,
+    compactToken: string,
+    signingInput: Buffer,
+    signature: Buffer,
+  ): Promise<boolean>;
 }
 
 export interface VerificationKeySet {
@@ -43,7 +57,9 @@ function rsaModulusBits(n: string): number {
 }
 
 /** The algorithms a JWK can verify, or a reason it is left out. */
-function allowedAlgorithms(jwk: Record<string, unknown>): { algorithms: string[] } | { skip: string } {
+function allowedAlgorithms(
+  jwk: Record<string, unknown>,
+): { algorithms: string[] } | { skip: string } {
   const kty = jwk.kty;
   let natural: readonly string[];
   if (kty === 'EC') {
@@ -53,7 +69,8 @@ function allowedAlgorithms(jwk: Record<string, unknown>): { algorithms: string[]
   } else if (kty === 'RSA') {
     if (typeof jwk.n !== 'string') return { skip: 'RSA key without a modulus' };
     const bits = rsaModulusBits(jwk.n);
-    if (bits < MIN_RSA_MODULUS_BITS) return { skip: `RSA key of ${bits} bits is below ${MIN_RSA_MODULUS_BITS}` };
+    if (bits < MIN_RSA_MODULUS_BITS)
+      return { skip: `RSA key of ${bits} bits is below ${MIN_RSA_MODULUS_BITS}` };
     natural = RSA_ALGORITHMS;
   } else if (kty === 'OKP') {
     if (jwk.crv !== 'Ed25519') return { skip: `OKP curve ${String(jwk.crv)} is not supported` };
@@ -63,12 +80,17 @@ function allowedAlgorithms(jwk: Record<string, unknown>): { algorithms: string[]
   } else {
     return { skip: `key type ${String(kty)} is not supported` };
   }
-  if (jwk.use !== undefined && jwk.use !== 'sig') return { skip: `use "${String(jwk.use)}" is not sig` };
-  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) {
+  if (jwk.use !== undefined && jwk.use !== 'sig')
+    return { skip: `use "${String(jwk.use)}" is not sig` };
+  if (
+    jwk.key_ops !== undefined &&
+    !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))
+  ) {
     return { skip: 'key_ops does not include verify' };
   }
   if (jwk.alg !== undefined) {
-    if (typeof jwk.alg !== 'string' || isRefusedAlgorithm(jwk.alg)) return { skip: `alg ${String(jwk.alg)} is refused` };
+    if (typeof jwk.alg !== 'string' || isRefusedAlgorithm(jwk.alg))
+      return { skip: `alg ${String(jwk.alg)} is refused` };
     if (!natural.includes(jwk.alg)) return { skip: `alg ${jwk.alg} does not fit the key type` };
     return { algorithms: [jwk.alg] };
   }
@@ -84,7 +106,11 @@ function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
   return pick(['kty', 'crv', 'x', 'kid']);
 }
 
-async function makeNodeJoseKey(kid: string, jwk: Record<string, unknown>, algorithms: string[]): Promise<VerificationKey> {
+async function makeNodeJoseKey(
+  kid: string,
+  jwk: Record<string, unknown>,
+  algorithms: string[],
+): Promise<VerificationKey> {
   const key = await jose.JWK.asKey(publicMembers(jwk), 'json');
   return {
     kid,
@@ -93,7 +119,9 @@ async function makeNodeJoseKey(kid: string, jwk: Record<string, unknown>, algori
       if (!algorithms.includes(alg)) return false;
       try {
         // The key is passed directly: node-jose never looks at header jwk/x5c/jku for it.
-        await jose.JWS.createVerify(key, { algorithms: [alg], allowEmbeddedKey: false }).verify(compactToken);
+        await jose.JWS.createVerify(key, { algorithms: [alg], allowEmbeddedKey: false }).verify(
+          compactToken,
+        );
         return true;
       } catch {
         return false;
@@ -103,12 +131,24 @@ async function makeNodeJoseKey(kid: string, jwk: Record<string, unknown>, algori
 }
 
 // node-jose has no OKP (Ed25519) support, so those keys are verified with node:crypto.
-function makeEd25519Key(kid: string, jwk: Record<string, unknown>, algorithms: string[]): VerificationKey {
-  const key: KeyObject = createPublicKey({ key: publicMembers(jwk) as NodeJsonWebKey, format: 'jwk' });
+function makeEd25519Key(
+  kid: string,
+  jwk: Record<string, unknown>,
+  algorithms: string[],
+): VerificationKey {
+  const key: KeyObject = createPublicKey({
+    key: publicMembers(jwk) as NodeJsonWebKey,
+    format: 'jwk',
+  });
   return {
     kid,
     algorithms: new Set(algorithms),
-    async verify(alg: string, _compactToken: string, signingInput: Buffer, signature: Buffer): Promise<boolean> {
+    async verify(
+      alg: string,
+      _compactToken: string,
+      signingInput: Buffer,
+      signature: Buffer,
+    ): Promise<boolean> {
       if (!algorithms.includes(alg)) return false;
       try {
         return cryptoVerify(null, signingInput, key, signature);
@@ -124,19 +164,26 @@ function makeEd25519Key(kid: string, jwk: Record<string, unknown>, algorithms: s
  * the document is not a JWKS at all; individual unusable keys are skipped with a reason.
  */
 export async function buildVerificationKeySet(document: unknown): Promise<VerificationKeySet> {
-  if (typeof document !== 'object' || document === null || !Array.isArray((document as { keys?: unknown }).keys)) {
+  if (
+    typeof document !== 'object' ||
+    document === null ||
+    !Array.isArray((document as { keys?: unknown }).keys)
+  ) {
     throw new Error('the document is not a JWKS (no "keys" list)');
   }
   const byKid = new Map<string, VerificationKey[]>();
   const skipped: string[] = [];
   let size = 0;
-  for (const [index, entry] of ((document as { keys: unknown[] }).keys).entries()) {
+  for (const [index, entry] of (document as { keys: unknown[] }).keys.entries()) {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       skipped.push(`keys[${index}]: not a JSON object`);
       continue;
     }
     const jwk = entry as Record<string, unknown>;
-    const label = typeof jwk.kid === 'string' ? `kid ${JSON.stringify(jwk.kid.slice(0, 64))}` : `keys[${index}]`;
+    const label =
+      typeof jwk.kid === 'string'
+        ? `kid ${JSON.stringify(jwk.kid.slice(0, 64))}`
+        : `keys[${index}]`;
     // Tokens are matched to keys by kid (as Dapr's jwx setup requires), so a key without one can never be used.
     if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) {
       skipped.push(`${label}: no kid`);
@@ -149,7 +196,10 @@ export async function buildVerificationKeySet(document: unknown): Promise<Verifi
     }
     let key: VerificationKey;
     try {
-      key = jwk.kty === 'OKP' ? makeEd25519Key(jwk.kid, jwk, allowed.algorithms) : await makeNodeJoseKey(jwk.kid, jwk, allowed.algorithms);
+      key =
+        jwk.kty === 'OKP'
+          ? makeEd25519Key(jwk.kid, jwk, allowed.algorithms)
+          : await makeNodeJoseKey(jwk.kid, jwk, allowed.algorithms);
     } catch {
       skipped.push(`${label}: the key parameters are invalid`);
       continue;

@@ -17,7 +17,8 @@ export type JwksSource =
  */
 export function classifyJwksSource(source: string): JwksSource {
   const trimmed = source.trim();
-  if (trimmed.length === 0) throw new WardenError('ERR_CONFIG_INVALID', 'jwks validator: source is empty');
+  if (trimmed.length === 0)
+    throw new WardenError('ERR_CONFIG_INVALID', 'jwks validator: source is empty');
   if (trimmed.startsWith('{')) return { kind: 'inline', json: trimmed };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
     let url: URL;
@@ -27,11 +28,17 @@ export function classifyJwksSource(source: string): JwksSource {
       throw new WardenError('ERR_CONFIG_INVALID', 'jwks validator: source is not a valid URL');
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new WardenError('ERR_CONFIG_INVALID', `jwks validator: source scheme ${url.protocol} is not http or https`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `jwks validator: source scheme ${url.protocol} is not http or https`,
+      );
     }
     if (url.username !== '' || url.password !== '') {
       // Credentials in the URL would end up in logs and errors.
-      throw new WardenError('ERR_CONFIG_INVALID', 'jwks validator: source URL may not carry a user name or password');
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        'jwks validator: source URL may not carry a user name or password',
+      );
     }
     return { kind: 'url', url };
   }
@@ -85,7 +92,9 @@ function fetchUrl(url: URL, options: FetchJwksOptions): Promise<string> {
         method: 'GET',
         headers: { accept: 'application/json, application/jwk-set+json' },
         signal,
-        ...(url.protocol === 'https:' && options.caCertificate !== undefined ? { ca: options.caCertificate } : {}),
+        ...(url.protocol === 'https:' && options.caCertificate !== undefined
+          ? { ca: options.caCertificate }
+          : {}),
       },
       (response) => {
         if (response.statusCode !== 200) {
@@ -107,7 +116,10 @@ function fetchUrl(url: URL, options: FetchJwksOptions): Promise<string> {
  * Reads the JWKS document from its source and parses the JSON. Rejects with a plain Error
  * whose message says what failed (never a key); the validator decides what that means.
  */
-export async function fetchJwksDocument(source: JwksSource, options: FetchJwksOptions): Promise<unknown> {
+export async function fetchJwksDocument(
+  source: JwksSource,
+  options: FetchJwksOptions,
+): Promise<unknown> {
   let text: string;
   switch (source.kind) {
     case 'inline':
@@ -115,7 +127,8 @@ export async function fetchJwksDocument(source: JwksSource, options: FetchJwksOp
       break;
     case 'file': {
       const data = await readFile(source.path);
-      if (data.length > MAX_JWKS_BYTES) throw new Error(`file is larger than ${MAX_JWKS_BYTES} bytes`);
+      if (data.length > MAX_JWKS_BYTES)
+        throw new Error(`file is larger than ${MAX_JWKS_BYTES} bytes`);
       text = data.toString('utf8');
       break;
     }

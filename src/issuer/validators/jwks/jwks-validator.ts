@@ -7,8 +7,17 @@ import type { CheckedSignRequest } from '../../request-rules.js';
 import { workloadSpiffeId } from '../../svid-identity.js';
 import type { ValidatedIdentity, Validator } from '../../validator.js';
 import { claimsProblem, decodeClaims, parseCompactJwt } from './compact-jwt.js';
-import { buildVerificationKeySet, isRefusedAlgorithm, type VerificationKeySet } from './jwks-keys.js';
-import { classifyJwksSource, describeJwksSource, fetchJwksDocument, type JwksSource } from './jwks-source.js';
+import {
+  buildVerificationKeySet,
+  isRefusedAlgorithm,
+  type VerificationKeySet,
+} from './jwks-keys.js';
+import {
+  classifyJwksSource,
+  describeJwksSource,
+  fetchJwksDocument,
+  type JwksSource,
+} from './jwks-source.js';
 
 /** Dapr's jwks validator accepts this much clock difference on exp/nbf. */
 export const JWKS_ALLOWED_SKEW_MS = 5 * 60_000;
@@ -51,12 +60,22 @@ function denied(reason: string): WardenError {
  */
 export function createJwksValidator(options: JwksValidatorOptions): JwksValidator {
   const source: JwksSource = classifyJwksSource(options.settings.source);
-  if (options.settings.caCertificate !== undefined && !(source.kind === 'url' && source.url.protocol === 'https:')) {
-    throw new WardenError('ERR_CONFIG_INVALID', 'jwks validator: caCertificate applies only to an https source');
+  if (
+    options.settings.caCertificate !== undefined &&
+    !(source.kind === 'url' && source.url.protocol === 'https:')
+  ) {
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      'jwks validator: caCertificate applies only to an https source',
+    );
   }
-  if (typeof options.audience !== 'string' || options.audience.length === 0) throw new TypeError('jwks validator needs an audience');
+  if (typeof options.audience !== 'string' || options.audience.length === 0)
+    throw new TypeError('jwks validator needs an audience');
   const clock = options.clock ?? systemClock;
-  const logger = (options.logger ?? silentLogger).child({ component: 'jwks-validator', source: describeJwksSource(source) });
+  const logger = (options.logger ?? silentLogger).child({
+    component: 'jwks-validator',
+    source: describeJwksSource(source),
+  });
   const minRefreshMs = options.settings.minRefreshIntervalMs;
   const unreadyRetryMs = options.unreadyRetryMs ?? DEFAULT_UNREADY_RETRY_MS;
   const backgroundRefresh = options.backgroundRefresh ?? true;
@@ -75,7 +94,8 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
         timeoutMs: options.settings.requestTimeoutMs,
       });
       const set = await buildVerificationKeySet(document);
-      if (set.skipped.length > 0) logger.warn({ skipped: set.skipped }, 'jwks: some keys are not usable and were skipped');
+      if (set.skipped.length > 0)
+        logger.warn({ skipped: set.skipped }, 'jwks: some keys are not usable and were skipped');
       if (set.size === 0) throw new Error('the JWKS has no usable signing keys');
       const wasReady = keys !== null;
       keys = set;
@@ -84,7 +104,10 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
     } catch (err) {
       // The previous keys (if any) stay in use: a flaky source must not turn into an outage,
       // and it can never turn into acceptance either (no keys → unavailable).
-      logger.warn({ err: describeError(err), ready: keys !== null }, 'jwks: cannot load keys from the source');
+      logger.warn(
+        { err: describeError(err), ready: keys !== null },
+        'jwks: cannot load keys from the source',
+      );
       return false;
     }
   }
@@ -122,7 +145,10 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
   async function validate(request: CheckedSignRequest): Promise<ValidatedIdentity> {
     if (keys === null) await refreshIfAllowed();
     if (keys === null) {
-      throw new WardenError('ERR_VALIDATOR_UNAVAILABLE', 'jwks validator is not ready: its key source cannot be read');
+      throw new WardenError(
+        'ERR_VALIDATOR_UNAVAILABLE',
+        'jwks validator is not ready: its key source cannot be read',
+      );
     }
     const parsed = parseCompactJwt(request.token);
     if (!parsed.ok) throw denied(parsed.reason);
@@ -130,7 +156,8 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
     const alg = header.alg;
     if (typeof alg !== 'string' || alg.length === 0) throw denied('the token header has no alg');
     if (isRefusedAlgorithm(alg)) throw denied(`algorithm ${alg.slice(0, 16)} is refused`);
-    if (header.crit !== undefined) throw denied('the token header has crit extensions, which are not supported');
+    if (header.crit !== undefined)
+      throw denied('the token header has crit extensions, which are not supported');
     const kid = header.kid;
     if (typeof kid !== 'string' || kid.length === 0) throw denied('the token header has no kid');
 
@@ -141,7 +168,8 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
       if (!candidates) throw denied('no key in the JWKS has the token kid');
     }
     const usable = candidates.filter((k) => k.algorithms.has(alg));
-    if (usable.length === 0) throw denied(`algorithm ${alg.slice(0, 16)} does not fit the key with the token kid`);
+    if (usable.length === 0)
+      throw denied(`algorithm ${alg.slice(0, 16)} does not fit the key with the token kid`);
     let verified = false;
     for (const key of usable) {
       if (await key.verify(alg, request.token, parsed.value.signingInput, parsed.value.signature)) {
@@ -153,7 +181,11 @@ export function createJwksValidator(options: JwksValidatorOptions): JwksValidato
 
     const claims = decodeClaims(parsed.value.payloadSegment);
     if (!claims.ok) throw denied(claims.reason);
-    const subject = workloadSpiffeId({ trustDomain: request.trustDomain, namespace: request.namespace, appId: request.id });
+    const subject = workloadSpiffeId({
+      trustDomain: request.trustDomain,
+      namespace: request.namespace,
+      appId: request.id,
+    });
     const problem = claimsProblem(claims.value, {
       nowMs: clock.now().getTime(),
       skewMs: JWKS_ALLOWED_SKEW_MS,

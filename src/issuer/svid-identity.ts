@@ -1,3 +1,4 @@
+import { WardenError } from '../shared/errors.js';
 import { buildSpiffeId } from '../shared/spiffe-id.js';
 import type { WorkloadCertificateRequest } from './certificate-signer.js';
 import type { ValidatedIdentity } from './validator.js';
@@ -29,6 +30,21 @@ export function controlPlaneDnsNames(
 }
 
 /**
+ * The CA's own identity is never issued through SignCertificate, whatever the validator says
+ * and in any trust domain: sidecars pin `.../ns/<ca namespace>/dapr-sentry`, so a holder could
+ * pose as the CA, collect the identity tokens sidecars send, and replay them. The serving
+ * certificate is requested by the server itself, not through this path.
+ */
+export function assertNotCaIdentity(identity: ValidatedIdentity, caNamespace: string): void {
+  if (identity.appId === 'dapr-sentry' && identity.namespace === caNamespace) {
+    throw new WardenError(
+      'ERR_IDENTITY_DENIED',
+      `the CA's own identity (dapr-sentry in namespace ${caNamespace}) is never issued to callers`,
+    );
+  }
+}
+
+/**
  * What the signer is asked for: the CSR bytes as received (only its public key is used) and
  * an identity decided entirely by the validator.
  */
@@ -37,6 +53,7 @@ export function certificateRequestFor(
   csrPem: Uint8Array,
   caNamespace: string,
 ): WorkloadCertificateRequest {
+  assertNotCaIdentity(identity, caNamespace);
   return Object.freeze({
     csrPem,
     spiffeId: workloadSpiffeId(identity),

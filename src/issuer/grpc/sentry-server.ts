@@ -35,7 +35,7 @@ class RotatingServerCredentials extends ServerCredentials {
 }
 
 function contextOptions(material: ServingMaterial): SecureContextOptions {
-  return { cert: material.certificateChainPem, key: material.privateKeyPem };
+  return { cert: material.certificateChainPem, key: material.privateKeyPem, minVersion: 'TLSv1.2' };
 }
 
 export interface SentryServerTlsOptions {

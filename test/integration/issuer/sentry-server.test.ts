@@ -292,6 +292,17 @@ describe('Sentry gRPC server over TLS, with a client built only from the .proto 
         details: /^ERR_IDENTITY_DENIED: jwks validator: /,
       },
       {
+        name: "asking for the CA's own identity is PERMISSION_DENIED even with the insecure validator",
+        request: async () => ({
+          id: 'dapr-sentry',
+          namespace: NAMESPACE,
+          trust_domain: 'localhost',
+          certificate_signing_request: Buffer.from((await createCsr()).csrPem),
+        }),
+        code: GrpcStatus.PERMISSION_DENIED,
+        details: /^ERR_IDENTITY_DENIED: the CA's own identity/,
+      },
+      {
         name: 'an enabled validator that cannot decide is UNAVAILABLE',
         request: async () => ({
           id: 'app',

@@ -79,4 +79,24 @@ describe('identity → certificate request', () => {
     });
     expect(Object.isFrozen(request)).toBe(true);
   });
+
+  it("never issues the CA's own identity, in any trust domain", () => {
+    for (const trustDomain of ['public', 'cluster.local', 'localhost']) {
+      expect(() =>
+        certificateRequestFor(
+          identity({ trustDomain, appId: 'dapr-sentry', namespace: CA_NS, controlPlane: true }),
+          Buffer.from('x'),
+          CA_NS,
+        ),
+      ).toThrow(/CA's own identity/);
+    }
+    // The same app id elsewhere is an ordinary workload name.
+    expect(
+      certificateRequestFor(
+        identity({ appId: 'dapr-sentry', namespace: 'default' }),
+        Buffer.from('x'),
+        CA_NS,
+      ).spiffeId,
+    ).toBe('spiffe://public/ns/default/dapr-sentry');
+  });
 });

@@ -7,6 +7,9 @@ import {
   planValidators,
 } from '../../../src/issuer/validator-registry.js';
 import type { Validator, ValidatorName } from '../../../src/issuer/validator.js';
+import { builtInValidatorFactories } from '../../../src/issuer/validators/validator-factories.js';
+import { ManualClock } from '../../../src/shared/clock.js';
+import { silentLogger } from '../../../src/shared/logger.js';
 import type { TokenValidatorSettings } from '../../../src/shared/config/dapr-configuration.js';
 import { WardenError } from '../../../src/shared/errors.js';
 
@@ -174,5 +177,24 @@ describe('validator registry: the request enum → a validator', () => {
     await registry.startAll();
     await registry.closeAll();
     expect(calls).toEqual(['start insecure', 'start jwks', 'close insecure', 'close jwks']);
+  });
+
+  it('builds the shipped validators from Configuration settings', async () => {
+    const factories = builtInValidatorFactories({
+      caNamespace: 'dapr-system',
+      audience: 'spiffe://cluster.local/ns/dapr-system/dapr-sentry',
+      clock: new ManualClock(),
+      logger: silentLogger,
+    });
+    const registry = buildValidatorRegistry(
+      planValidators('standalone', [JWKS, { name: 'insecure' }]),
+      factories,
+    );
+    await registry.startAll();
+    expect(registry.validators.map((v) => [v.name, v.ready()])).toEqual([
+      ['jwks', false], // the inline JWKS has no keys: not ready, never open
+      ['insecure', true],
+    ]);
+    await registry.closeAll();
   });
 });

@@ -1,0 +1,515 @@
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import type { LeafProfileOptions } from '../issuer/certificate-signer.js';
+import { sentrySpiffeId } from '../issuer/grpc/serving-certificate.js';
+import { namespaceProblem } from '../issuer/request-rules.js';
+import {
+  planValidators,
+  type ServeMode,
+  type ValidatorPlan,
+} from '../issuer/validator-registry.js';
+import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
+import {
+  defaultDaprConfiguration,
+  loadDaprConfigurationFile,
+  type DaprConfiguration,
+} from '../shared/config/dapr-configuration.js';
+import { parseDuration } from '../shared/duration.js';
+import type { WardenEnv } from '../shared/env.js';
+import { isWardenError, WardenError } from '../shared/errors.js';
+import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
+import { trustDomainProblem } from '../shared/spiffe-id.js';
+
+/** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
+export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
+export const STANDALONE_CREDENTIALS_DIRECTORY = './.warden/credentials';
+/** Dapr's name for the control plane's Configuration resource. */
+export const KUBERNETES_DEFAULT_CONFIGURATION = 'daprsystem';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const KEY_ALGORITHMS = ['ecdsa-p256', 'ed25519'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+/**
+ * `warden serve` flags: Dapr Sentry's names and defaults, plus Warden's key and lifetime
+ * flags. Defaults that depend on other settings (credentials directory, listen addresses,
+ * mode, workers) are decided in resolveServeSettings and described here.
+ */
+export const SERVE_FLAGS: FlagSpecs = Object.freeze({
+  'issuer-credentials': {
+    kind: 'string',
+    description: `Directory holding the trust material (default ${STANDALONE_CREDENTIALS_DIRECTORY} in standalone mode, ${KUBERNETES_CREDENTIALS_DIRECTORY} in kubernetes mode)`,
+  },
+  'issuer-ca-filename': {
+    kind: 'string',
+    description: 'File name of the trust anchors in the credentials directory',
+    default: 'ca.crt',
+  },
+  'issuer-certificate-filename': {
+    kind: 'string',
+    description: 'File name of the issuer certificate chain',
+    default: 'issuer.crt',
+  },
+  'issuer-key-filename': {
+    kind: 'string',
+    description: 'File name of the issuer private key',
+    default: 'issuer.key',
+  },
+  'trust-domain': {
+    kind: 'string',
+    description: "Trust domain of the CA's own SPIFFE ID",
+    default: 'localhost',
+  },
+  port: { kind: 'number', description: 'gRPC port for SignCertificate', default: '50001' },
+  'listen-address': {
+    kind: 'string',
+    description:
+      'gRPC listen address (default 127.0.0.1 while the insecure validator is enabled, else 0.0.0.0)',
+  },
+  'healthz-port': { kind: 'number', description: 'Port for GET /healthz', default: '8080' },
+  'healthz-listen-address': {
+    kind: 'string',
+    description: 'Listen address for /healthz (default: as --listen-address)',
+  },
+  'metrics-port': { kind: 'number', description: 'Port for GET /metrics', default: '9090' },
+  'metrics-listen-address': {
+    kind: 'string',
+    description: 'Listen address for /metrics (default: as --listen-address)',
+  },
+  'enable-metrics': { kind: 'boolean', description: 'Serve Prometheus metrics', default: 'true' },
+  mode: {
+    kind: 'string',
+    description: 'standalone or kubernetes (default kubernetes inside a pod, else standalone)',
+  },
+  kubeconfig: {
+    kind: 'string',
+    description: 'Kubeconfig file for kubernetes mode outside a cluster (default: env KUBECONFIG)',
+  },
+  config: {
+    kind: 'string',
+    description: `Configuration: a YAML file in standalone mode (default: built-in defaults), a resource name in kubernetes mode (default ${KUBERNETES_DEFAULT_CONFIGURATION})`,
+  },
+  'log-level': {
+    kind: 'string',
+    description: `Log level: ${LOG_LEVELS.join(', ')}`,
+    default: 'info',
+  },
+  'log-as-json': {
+    kind: 'boolean',
+    description: 'Write logs as JSON with process fields',
+    default: 'false',
+  },
+  workers: { kind: 'number', description: 'Signing worker threads (default: the available cores)' },
+  'key-algorithm': {
+    kind: 'string',
+    description: `Key type for a generated root and issuer: ${KEY_ALGORITHMS.join(', ')}`,
+    default: 'ecdsa-p256',
+  },
+  'root-ttl': {
+    kind: 'string',
+    description: 'Lifetime of a generated root certificate',
+    default: '8760h',
+  },
+  'issuer-ttl': {
+    kind: 'string',
+    description: 'Lifetime of a generated issuer certificate',
+    default: '8760h',
+  },
+  validate: {
+    kind: 'boolean',
+    description: 'Check flags and Configuration, print the settings or every problem, and exit',
+    default: 'false',
+  },
+});
+
+/** Where the Configuration comes from. */
+export type ConfigurationRef =
+  | { readonly kind: 'embedded' }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'kubernetes'; readonly name: string };
+
+export interface ListenerSettings {
+  readonly listenAddress: string;
+  readonly port: number;
+}
+
+/** Everything `warden serve` needs, decided once and frozen. */
+export interface ServeSettings {
+  readonly mode: ServeMode;
+  /** The CA's namespace (env NAMESPACE, default "default"). */
+  readonly namespace: string;
+  readonly credentials: {
+    readonly directory: string;
+    readonly caFile: string;
+    readonly certificateFile: string;
+    readonly keyFile: string;
+  };
+  /** --trust-domain: trust domain of the CA's own SPIFFE ID. */
+  readonly trustDomain: string;
+  /** The serving certificate's URI SAN: `spiffe://<trust-domain>/ns/<namespace>/dapr-sentry`. */
+  readonly sentrySpiffeId: string;
+  /**
+   * The audience identity tokens must carry: `spiffe://<controlPlaneTrustDomain>/ns/<namespace>/dapr-sentry`
+   * (the ID daprd computes from the Configuration's controlPlaneTrustDomain).
+   */
+  readonly validatorAudience: string;
+  readonly grpc: ListenerSettings;
+  readonly healthz: ListenerSettings;
+  readonly metrics: ListenerSettings & { readonly enabled: boolean };
+  readonly kubeconfig: string | undefined;
+  readonly configurationRef: ConfigurationRef;
+  readonly configuration: DaprConfiguration;
+  readonly validators: ValidatorPlan;
+  /** True when the insecure validator is enabled (anyone who reaches the port gets any identity). */
+  readonly insecureValidatorActive: boolean;
+  readonly logging: { readonly level: LogLevel & LevelWithSilent; readonly json: boolean };
+  readonly workers: number;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly rootTtlMs: number;
+  readonly issuerTtlMs: number;
+  readonly leafProfile: LeafProfileOptions;
+  /** Allowed but risky choices, for the log at start-up. */
+  readonly warnings: readonly string[];
+}
+
+/** The gRPC listen address when --listen-address is not given. */
+export function defaultListenAddress(insecureValidatorActive: boolean): string {
+  return insecureValidatorActive ? '127.0.0.1' : '0.0.0.0';
+}
+
+export function defaultServeMode(env: WardenEnv): ServeMode {
+  return env.inCluster ? 'kubernetes' : 'standalone';
+}
+
+/** --config (or its absence) for a mode. */
+export function configurationRefFor(
+  mode: ServeMode,
+  configFlag: string | undefined,
+): ConfigurationRef {
+  if (mode === 'kubernetes')
+    return { kind: 'kubernetes', name: configFlag ?? KUBERNETES_DEFAULT_CONFIGURATION };
+  return configFlag === undefined ? { kind: 'embedded' } : { kind: 'file', path: configFlag };
+}
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '']);
+
+function isListenAddress(value: string): boolean {
+  return isIP(value) !== 0 || HOSTNAME.test(value);
+}
+
+function isPlainFileName(value: string): boolean {
+  return (
+    value.length > 0 &&
+    value !== '.' &&
+    value !== '..' &&
+    !value.includes('/') &&
+    !value.includes('\\') &&
+    !value.includes('\0')
+  );
+}
+
+function stringFlag(flags: ParsedFlags, name: string): string | undefined {
+  const value = flags.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function numberFlag(flags: ParsedFlags, name: string): number | undefined {
+  const value = flags.values[name];
+  return typeof value === 'number' ? value : undefined;
+}
+
+function booleanFlag(flags: ParsedFlags, name: string): boolean {
+  return flags.values[name] === true;
+}
+
+export interface ResolveOptions {
+  /** Base for a relative --issuer-credentials (default process.cwd()). */
+  readonly cwd?: string;
+  /** Cores to use when --workers is not given (default os.availableParallelism()). */
+  readonly availableCores?: number;
+}
+
+/**
+ * Turns parsed flags, the environment and the Configuration into frozen ServeSettings.
+ * Every problem is collected; the result lists them all or none.
+ */
+export function resolveServeSettings(
+  flags: ParsedFlags,
+  env: WardenEnv,
+  configuration: DaprConfiguration,
+  options: ResolveOptions = {},
+): { ok: true; settings: ServeSettings } | { ok: false; problems: readonly ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+  const flagProblem = (name: string, message: string): void => {
+    problems.push({ path: `--${name}`, message });
+  };
+
+  const modeFlag = stringFlag(flags, 'mode');
+  let mode: ServeMode = defaultServeMode(env);
+  if (modeFlag !== undefined) {
+    if (modeFlag === 'standalone' || modeFlag === 'kubernetes') mode = modeFlag;
+    else flagProblem('mode', `"${modeFlag}" is not standalone or kubernetes`);
+  }
+
+  const namespaceIssue = namespaceProblem(env.namespace);
+  if (namespaceIssue)
+    problems.push({ path: 'NAMESPACE', message: `"${env.namespace}" ${namespaceIssue}` });
+
+  const trustDomain = stringFlag(flags, 'trust-domain') ?? 'localhost';
+  const tdIssue = trustDomainProblem(trustDomain);
+  if (tdIssue) flagProblem('trust-domain', `"${trustDomain}" ${tdIssue}`);
+
+  const credentialsFlag = stringFlag(flags, 'issuer-credentials');
+  if (credentialsFlag !== undefined && credentialsFlag.trim().length === 0)
+    flagProblem('issuer-credentials', 'is empty');
+  const credentialsDirectory = path.resolve(
+    options.cwd ?? process.cwd(),
+    credentialsFlag !== undefined && credentialsFlag.trim().length > 0
+      ? credentialsFlag
+      : mode === 'kubernetes'
+        ? KUBERNETES_CREDENTIALS_DIRECTORY
+        : STANDALONE_CREDENTIALS_DIRECTORY,
+  );
+  const fileNames: Record<string, string> = {};
+  for (const name of ['issuer-ca-filename', 'issuer-certificate-filename', 'issuer-key-filename']) {
+    const value = stringFlag(flags, name) ?? '';
+    if (!isPlainFileName(value)) flagProblem(name, `"${value}" is not a plain file name`);
+    fileNames[name] = value;
+  }
+  const distinctFiles = new Set(Object.values(fileNames));
+  if (distinctFiles.size !== 3) {
+    problems.push({
+      path: '--issuer-*-filename',
+      message: 'the anchors, certificate and key file names must differ',
+    });
+  }
+
+  const plan = planValidators(mode, configuration.mtls.tokenValidators);
+  const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
+  if (insecureValidatorActive && mode === 'kubernetes') {
+    warnings.push(
+      'the insecure validator is enabled in kubernetes mode: any pod that reaches the CA gets any identity',
+    );
+  }
+
+  const fallbackAddress = defaultListenAddress(insecureValidatorActive);
+  const listener = (addressFlag: string, portFlag: string, fallback: string): ListenerSettings => {
+    const given = stringFlag(flags, addressFlag);
+    const address = given ?? fallback;
+    // A derived default is either valid or already reported under the flag it came from.
+    if (given !== undefined && !isListenAddress(given))
+      flagProblem(addressFlag, `"${given}" is not an IP address or host name`);
+    const port = numberFlag(flags, portFlag) ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      flagProblem(portFlag, `${port} is not a port number (0-65535)`);
+    return Object.freeze({ listenAddress: address, port });
+  };
+  const grpc = listener('listen-address', 'port', fallbackAddress);
+  const healthz = listener('healthz-listen-address', 'healthz-port', grpc.listenAddress);
+  const metricsEnabled = booleanFlag(flags, 'enable-metrics');
+  const metrics = listener('metrics-listen-address', 'metrics-port', grpc.listenAddress);
+  const ports: Array<[string, ListenerSettings]> = [
+    ['port', grpc],
+    ['healthz-port', healthz],
+  ];
+  if (metricsEnabled) ports.push(['metrics-port', metrics]);
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [nameA, a] = ports[i] as [string, ListenerSettings];
+      const [nameB, b] = ports[j] as [string, ListenerSettings];
+      const sameHost =
+        a.listenAddress === b.listenAddress ||
+        WILDCARD_ADDRESSES.has(a.listenAddress) ||
+        WILDCARD_ADDRESSES.has(b.listenAddress);
+      if (a.port !== 0 && a.port === b.port && sameHost)
+        flagProblem(nameB, `${b.port} is already used by --${nameA}`);
+    }
+  }
+  if (
+    insecureValidatorActive &&
+    flags.given.has('listen-address') &&
+    WILDCARD_ADDRESSES.has(grpc.listenAddress)
+  ) {
+    warnings.push(
+      `the insecure validator is enabled and --listen-address ${grpc.listenAddress} lets other hosts request any identity`,
+    );
+  }
+
+  const logLevel = stringFlag(flags, 'log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    flagProblem('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const workers =
+    numberFlag(flags, 'workers') ?? Math.max(1, options.availableCores ?? availableParallelism());
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256)
+    flagProblem('workers', `${workers} is not a whole number from 1 to 256`);
+
+  const keyAlgorithm = stringFlag(flags, 'key-algorithm') ?? 'ecdsa-p256';
+  if (!(KEY_ALGORITHMS as readonly string[]).includes(keyAlgorithm)) {
+    flagProblem('key-algorithm', `"${keyAlgorithm}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
+  }
+
+  const ttl = (name: string): number => {
+    const text = stringFlag(flags, name) ?? '';
+    try {
+      const ms = parseDuration(text);
+      if (ms <= 0) flagProblem(name, `"${text}" must be more than zero`);
+      return ms;
+    } catch {
+      flagProblem(name, `"${text}" is not a duration (use Go syntax such as 8760h)`);
+      return 0;
+    }
+  };
+  const rootTtlMs = ttl('root-ttl');
+  const issuerTtlMs = ttl('issuer-ttl');
+  if (rootTtlMs > 0 && issuerTtlMs > rootTtlMs)
+    flagProblem('issuer-ttl', 'is longer than --root-ttl; an issuer cannot outlive its root');
+
+  const kubeconfig = stringFlag(flags, 'kubeconfig') ?? env.kubeconfig;
+  if (kubeconfig !== undefined && mode === 'standalone' && flags.given.has('kubeconfig')) {
+    warnings.push('--kubeconfig is ignored in standalone mode');
+  }
+
+  if (problems.length > 0) return { ok: false, problems: Object.freeze(problems) };
+
+  const controlPlaneTrustDomain = configuration.mtls.controlPlaneTrustDomain;
+  const settings: ServeSettings = {
+    mode,
+    namespace: env.namespace,
+    credentials: Object.freeze({
+      directory: credentialsDirectory,
+      caFile: path.join(credentialsDirectory, fileNames['issuer-ca-filename'] as string),
+      certificateFile: path.join(
+        credentialsDirectory,
+        fileNames['issuer-certificate-filename'] as string,
+      ),
+      keyFile: path.join(credentialsDirectory, fileNames['issuer-key-filename'] as string),
+    }),
+    trustDomain,
+    sentrySpiffeId: sentrySpiffeId(trustDomain, env.namespace),
+    validatorAudience: sentrySpiffeId(controlPlaneTrustDomain, env.namespace),
+    grpc,
+    healthz,
+    metrics: Object.freeze({ ...metrics, enabled: metricsEnabled }),
+    kubeconfig: mode === 'kubernetes' ? kubeconfig : undefined,
+    configurationRef: Object.freeze(configurationRefFor(mode, stringFlag(flags, 'config'))),
+    configuration,
+    validators: plan,
+    insecureValidatorActive,
+    logging: Object.freeze({
+      level: logLevel as LogLevel,
+      json: booleanFlag(flags, 'log-as-json'),
+    }),
+    workers,
+    keyAlgorithm: keyAlgorithm as KeyAlgorithm,
+    rootTtlMs,
+    issuerTtlMs,
+    leafProfile: Object.freeze({
+      ttlMs: configuration.mtls.workloadCertTtlMs,
+      skewMs: configuration.mtls.allowedClockSkewMs,
+    }),
+    warnings: Object.freeze(warnings),
+  };
+  return { ok: true, settings: Object.freeze(settings) };
+}
+
+/** resolveServeSettings that throws ERR_CONFIG_INVALID listing every problem. */
+export function buildServeSettings(
+  flags: ParsedFlags,
+  env: WardenEnv,
+  configuration: DaprConfiguration,
+  options: ResolveOptions = {},
+): ServeSettings {
+  const result = resolveServeSettings(flags, env, configuration, options);
+  if (!result.ok)
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      result.problems.map(formatConfigProblem).join('; '),
+    );
+  return result.settings;
+}
+
+export interface ValidateServeOptions extends ResolveOptions {
+  /**
+   * Reads the Configuration a ref names. The default handles `embedded` and `file`; the
+   * kubernetes block supplies one that reads the Configuration resource.
+   */
+  readonly loadConfiguration?: (ref: ConfigurationRef) => Promise<DaprConfiguration>;
+}
+
+export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<DaprConfiguration> {
+  switch (ref.kind) {
+    case 'embedded':
+      return defaultDaprConfiguration();
+    case 'file':
+      return loadDaprConfigurationFile(ref.path);
+    case 'kubernetes':
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`,
+      );
+  }
+}
+
+function problemsFromError(err: unknown, fallbackPath: string): ConfigProblem[] {
+  if (!isWardenError(err)) throw err;
+  const lines = err.message.split('\n');
+  // Configuration errors list one problem per indented line after a heading.
+  const listed = lines.slice(1).filter((l) => l.startsWith('  '));
+  if (listed.length > 0) {
+    const source = (lines[0] ?? '').replace(/: \d+ problems?:$/, '');
+    return listed.map((l) => ({ path: source, message: l.trim() }));
+  }
+  return err.message.split('; ').map((message) => ({ path: fallbackPath, message }));
+}
+
+/**
+ * The `--validate` path, and the first step of `warden serve`: parse argv, read the
+ * Configuration, resolve the settings. Never starts anything. Reports every problem found
+ * (flag syntax problems stop the run before the Configuration is read).
+ */
+export async function validateServeInvocation(
+  argv: readonly string[],
+  env: WardenEnv,
+  options: ValidateServeOptions = {},
+): Promise<
+  { ok: true; settings: ServeSettings } | { ok: false; problems: readonly ConfigProblem[] }
+> {
+  let flags: ParsedFlags;
+  try {
+    flags = parseFlags(argv, SERVE_FLAGS);
+  } catch (err) {
+    return { ok: false, problems: problemsFromError(err, 'flags') };
+  }
+  if (flags.positionals.length > 0) {
+    return {
+      ok: false,
+      problems: [
+        { path: 'arguments', message: `unexpected argument "${flags.positionals[0] ?? ''}"` },
+      ],
+    };
+  }
+  const modeFlag = stringFlag(flags, 'mode');
+  const mode: ServeMode =
+    modeFlag === 'kubernetes' || modeFlag === 'standalone' ? modeFlag : defaultServeMode(env);
+  const ref = configurationRefFor(mode, stringFlag(flags, 'config'));
+  let configuration: DaprConfiguration;
+  const configProblems: ConfigProblem[] = [];
+  try {
+    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref);
+  } catch (err) {
+    configProblems.push(...problemsFromError(err, '--config'));
+    configuration = defaultDaprConfiguration(); // so flag problems are still reported alongside
+  }
+  const result = resolveServeSettings(flags, env, configuration, options);
+  if (configProblems.length > 0) {
+    return { ok: false, problems: [...configProblems, ...(result.ok ? [] : result.problems)] };
+  }
+  return result;
+}

@@ -1,0 +1,334 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from '../duration.js';
+import { WardenError } from '../errors.js';
+import { printable, trustDomainProblem } from '../spiffe-id.js';
+import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
+
+/**
+ * Dapr's `Configuration` resource (apiVersion dapr.io/v1alpha1), the part Warden reads:
+ * `spec.mtls`. The CRD is shared with daprd, so fields Warden does not know are ignored
+ * everywhere except inside a token validator's `options`, where a typo would silently
+ * change what is checked and is therefore an error.
+ */
+
+export const DEFAULT_WORKLOAD_CERT_TTL = '24h';
+export const DEFAULT_ALLOWED_CLOCK_SKEW = '15m';
+export const DEFAULT_CONTROL_PLANE_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_JWKS_MIN_REFRESH_INTERVAL = '10m';
+export const DEFAULT_JWKS_REQUEST_TIMEOUT = '30s';
+
+/** Options of the jwks token validator, durations in milliseconds. */
+export interface JwksValidatorSettings {
+  /** An http(s) URL, a file path, or an inline JWKS JSON document. */
+  readonly source: string;
+  /** PEM of the CA that signs the JWKS server's certificate (https sources only). */
+  readonly caCertificate: string | undefined;
+  readonly minRefreshIntervalMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export type TokenValidatorSettings =
+  | { readonly name: 'insecure' }
+  | { readonly name: 'kubernetes' }
+  | { readonly name: 'jwks'; readonly options: JwksValidatorSettings };
+
+export type TokenValidatorSettingsName = TokenValidatorSettings['name'];
+
+export interface MtlsSettings {
+  /** Informational for Warden (daprd reads it); Go's zero value when absent. */
+  readonly enabled: boolean;
+  readonly workloadCertTtlMs: number;
+  readonly allowedClockSkewMs: number;
+  readonly controlPlaneTrustDomain: string;
+  readonly sentryAddress: string | undefined;
+  /** In the order configured; names are unique. */
+  readonly tokenValidators: readonly TokenValidatorSettings[];
+}
+
+export interface DaprConfiguration {
+  /** metadata.name, when given. */
+  readonly name: string | undefined;
+  /** Where it came from, for messages ("embedded default", a file path). */
+  readonly source: string;
+  readonly mtls: MtlsSettings;
+}
+
+function typeOf(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  return typeof input === 'object' ? 'a mapping' : `a ${typeof input}`;
+}
+
+function typedError(expected: string) {
+  return (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'is required' : `must be ${expected}, not ${typeOf(issue.input)}`;
+}
+
+const text = () => z.string({ error: typedError('a string') });
+
+/** A Go duration string, checked with src/shared/duration.ts, with a lower bound. */
+function duration(defaultText: string, allowZero: boolean) {
+  return text()
+    .optional()
+    .transform((value, ctx) => {
+      const source = value ?? defaultText;
+      let ms: number;
+      try {
+        ms = parseDuration(source);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${printable(source)}" is not a duration (use Go syntax such as 24h, 15m, 1h30m)`,
+        });
+        return z.NEVER;
+      }
+      if (ms < 0 || (!allowZero && ms === 0)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${printable(source)}" must be ${allowZero ? 'zero or more' : 'more than zero'}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+const jwksOptionsSchema = z.strictObject(
+  {
+    source: text().refine((s) => s.trim().length > 0, { message: 'is empty' }),
+    caCertificate: text()
+      .optional()
+      .superRefine((pem, ctx) => {
+        if (pem === undefined) return;
+        try {
+          new X509Certificate(pem);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'is not a PEM certificate' });
+        }
+      }),
+    minRefreshInterval: duration(DEFAULT_JWKS_MIN_REFRESH_INTERVAL, false),
+    requestTimeout: duration(DEFAULT_JWKS_REQUEST_TIMEOUT, false),
+  },
+  { error: typedError('a mapping') },
+);
+
+// insecure and kubernetes take no options: anything given there is a mistake.
+const noOptionsSchema = z.strictObject({}, { error: typedError('a mapping') });
+
+const tokenValidatorSchema = z
+  .object(
+    {
+      name: z.enum(['insecure', 'kubernetes', 'jwks'], {
+        error: (issue) =>
+          issue.input === undefined
+            ? 'is required'
+            : `"${printable(String(issue.input))}" is not a validator (use insecure, kubernetes or jwks)`,
+      }),
+      options: z.unknown().optional(),
+    },
+    { error: typedError('a mapping') },
+  )
+  .transform((entry, ctx): TokenValidatorSettings => {
+    // `options:` left empty in YAML is null: the same as no options.
+    const input = entry.options ?? {};
+    const addOptionIssues = (issues: readonly z.core.$ZodIssue[]): void => {
+      for (const issue of issues) {
+        ctx.addIssue({ ...issue, path: ['options', ...issue.path] } as Parameters<
+          typeof ctx.addIssue
+        >[0]);
+      }
+    };
+    if (entry.name !== 'jwks') {
+      const parsed = noOptionsSchema.safeParse(input);
+      if (!parsed.success) {
+        addOptionIssues(parsed.error.issues);
+        return z.NEVER;
+      }
+      return { name: entry.name };
+    }
+    const parsed = jwksOptionsSchema.safeParse(input);
+    if (!parsed.success) {
+      addOptionIssues(parsed.error.issues);
+      return z.NEVER;
+    }
+    return {
+      name: 'jwks',
+      options: {
+        source: parsed.data.source,
+        caCertificate: parsed.data.caCertificate,
+        minRefreshIntervalMs: parsed.data.minRefreshInterval,
+        requestTimeoutMs: parsed.data.requestTimeout,
+      },
+    };
+  });
+
+const mtlsSchema = z.object(
+  {
+    enabled: z.boolean({ error: typedError('true or false') }).optional(),
+    workloadCertTTL: duration(DEFAULT_WORKLOAD_CERT_TTL, false),
+    allowedClockSkew: duration(DEFAULT_ALLOWED_CLOCK_SKEW, true),
+    controlPlaneTrustDomain: text()
+      .optional()
+      .superRefine((td, ctx) => {
+        if (td === undefined) return;
+        const problem = trustDomainProblem(td);
+        if (problem) ctx.addIssue({ code: 'custom', message: `"${printable(td)}" ${problem}` });
+      }),
+    sentryAddress: text()
+      .optional()
+      .refine((s) => s === undefined || s.trim().length > 0, { message: 'is empty' }),
+    tokenValidators: z.array(tokenValidatorSchema, { error: typedError('a list') }).optional(),
+  },
+  { error: typedError('a mapping') },
+);
+
+const configurationSchema = z.object(
+  {
+    apiVersion: z.literal('dapr.io/v1alpha1', {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required'
+          : `"${printable(String(issue.input))}" is not dapr.io/v1alpha1`,
+    }),
+    kind: z.literal('Configuration', {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'is required'
+          : `"${printable(String(issue.input))}" is not Configuration`,
+    }),
+    metadata: z.object({ name: text().optional() }, { error: typedError('a mapping') }).optional(),
+    spec: z.object({ mtls: mtlsSchema.optional() }, { error: typedError('a mapping') }).optional(),
+  },
+  { error: typedError('a mapping') },
+);
+
+/**
+ * Validator names listed twice. Checked on the raw document, outside the schema, because zod
+ * skips refinements once an entry has another problem and every problem is reported at once.
+ */
+function duplicateValidatorProblems(document: unknown): ConfigProblem[] {
+  const list = (document as { spec?: { mtls?: { tokenValidators?: unknown } } } | null)?.spec?.mtls
+    ?.tokenValidators;
+  if (!Array.isArray(list)) return [];
+  const seen = new Set<string>();
+  const problems: ConfigProblem[] = [];
+  for (const [index, entry] of list.entries()) {
+    const name = (entry as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string') continue;
+    if (seen.has(name)) {
+      problems.push({
+        path: `spec.mtls.tokenValidators[${index}].name`,
+        message: `"${printable(name)}" is listed more than once`,
+      });
+    }
+    seen.add(name);
+  }
+  return problems;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out.length === 0 ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Turns an already-parsed document (YAML/JSON object) into settings, or lists every problem. */
+export function interpretDaprConfiguration(
+  document: unknown,
+  source: string,
+):
+  | { ok: true; configuration: DaprConfiguration }
+  | { ok: false; problems: readonly ConfigProblem[] } {
+  const parsed = configurationSchema.safeParse(document);
+  const duplicates = duplicateValidatorProblems(document);
+  if (!parsed.success || duplicates.length > 0) {
+    const schemaProblems = parsed.success
+      ? []
+      : parsed.error.issues.flatMap((issue): ConfigProblem[] => {
+          if (issue.code === 'unrecognized_keys') {
+            return issue.keys.map((key) => ({
+              path: formatPath([...issue.path, key]),
+              message: 'is not a known field',
+            }));
+          }
+          return [{ path: formatPath(issue.path), message: issue.message }];
+        });
+    return { ok: false, problems: [...schemaProblems, ...duplicates] };
+  }
+  const mtls = parsed.data.spec?.mtls;
+  const configuration: DaprConfiguration = {
+    name: parsed.data.metadata?.name,
+    source,
+    mtls: {
+      enabled: mtls?.enabled ?? false,
+      workloadCertTtlMs: mtls?.workloadCertTTL ?? parseDuration(DEFAULT_WORKLOAD_CERT_TTL),
+      allowedClockSkewMs: mtls?.allowedClockSkew ?? parseDuration(DEFAULT_ALLOWED_CLOCK_SKEW),
+      controlPlaneTrustDomain: mtls?.controlPlaneTrustDomain ?? DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
+      sentryAddress: mtls?.sentryAddress,
+      tokenValidators: mtls?.tokenValidators ?? [],
+    },
+  };
+  return { ok: true, configuration: deepFreeze(configuration) };
+}
+
+/** The Configuration used when none is given: every field at Dapr's default. */
+export function defaultDaprConfiguration(): DaprConfiguration {
+  const result = interpretDaprConfiguration(
+    { apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' },
+    'embedded default',
+  );
+  if (!result.ok) throw new TypeError('the embedded default Configuration is invalid');
+  return result.configuration;
+}
+
+/**
+ * Parses Configuration YAML. Throws ERR_CONFIG_INVALID listing every problem with its path,
+ * e.g. `spec.mtls.workloadCertTTL: "abc" is not a duration`.
+ */
+export function parseDaprConfiguration(yamlText: string, source: string): DaprConfiguration {
+  const document = parseDocument(yamlText, { uniqueKeys: true, prettyErrors: true });
+  if (document.errors.length > 0) {
+    const problems = document.errors.map((err) => {
+      const line = err.linePos?.[0];
+      const message = (err.message.split('\n')[0] ?? err.message).replace(
+        / at line \d+, column \d+:?$/,
+        '',
+      );
+      return { path: line ? `line ${line.line}, column ${line.col}` : '(document)', message };
+    });
+    throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, problems));
+  }
+  const result = interpretDaprConfiguration(document.toJS({ maxAliasCount: 50 }), source);
+  if (!result.ok)
+    throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, result.problems));
+  return result.configuration;
+}
+
+export async function loadDaprConfigurationFile(path: string): Promise<DaprConfiguration> {
+  let yamlText: string;
+  try {
+    yamlText = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `${path}: cannot read the Configuration file (${code})`,
+      { cause: err },
+    );
+  }
+  return parseDaprConfiguration(yamlText, path);
+}

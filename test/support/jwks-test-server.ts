@@ -1,0 +1,58 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A real HTTP(S) server on 127.0.0.1 serving a JWKS the test can change, fail or stall, and
+ * counting the fetches it answered.
+ */
+export class JwksTestServer {
+  body = '{"keys":[]}';
+  /** 200 serves `body`; anything else answers with that status. */
+  status = 200;
+  /** When true, requests are accepted but never answered (timeouts). */
+  stall = false;
+  fetches = 0;
+  readonly #server: Server;
+  #port = 0;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(tls?: { certPem: string; keyPem: string }): Promise<JwksTestServer> {
+    let instance: JwksTestServer | null = null;
+    const handler = (_req: IncomingMessage, res: ServerResponse): void => instance?.handle(res);
+    const server = tls
+      ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler)
+      : createHttpServer(handler);
+    instance = new JwksTestServer(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    instance.#port = (server.address() as AddressInfo).port;
+    return instance;
+  }
+
+  url(scheme: 'http' | 'https', host = '127.0.0.1'): string {
+    return `${scheme}://${host}:${this.#port}/jwks.json`;
+  }
+
+  handle(res: ServerResponse): void {
+    if (this.stall) return;
+    this.fetches++;
+    if (this.status !== 200) {
+      res.writeHead(this.status).end('unavailable');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(this.body);
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -15,11 +15,9 @@ function literalProblem(name: string): string | null {
   if (Buffer.byteLength(name) > MAX_SECRET_NAME_BYTES) return `is longer than ${MAX_SECRET_NAME_BYTES} bytes`;
   if (CONTROL_CHARACTERS.test(name)) return 'contains a control character';
   if (name.startsWith('/') || name.startsWith('\\')) return 'is an absolute path';
-  if (/[/\\]/.test(name)) {
-    for (const segment of name.split(/[/\\]/)) {
-      if (segment === '.' || segment === '..') return 'contains a "." or ".." path segment';
-      if (segment.length === 0) return 'contains an empty path segment';
-    }
+  for (const segment of name.split(/[/\\]/)) {
+    if (segment === '.' || segment === '..') return 'contains a "." or ".." path segment';
+    if (segment.length === 0) return 'contains an empty path segment';
   }
   return null;
 }

@@ -5,7 +5,8 @@ import type { FlagSpecs, ParsedFlags } from '../shared/flags.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { WardenEnv } from '../shared/env.js';
 import type { RuntimeMode } from '../secrets/store-factory.js';
-import { SecretsProblemsError, formatProblem } from '../secrets/problems.js';
+import type { SecretsProblemsError} from '../secrets/problems.js';
+import { formatProblem } from '../secrets/problems.js';
 
 /** Flags the secrets commands share. */
 export const SECRETS_COMMON_FLAGS: FlagSpecs = {

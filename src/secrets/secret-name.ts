@@ -7,7 +7,7 @@ export const MAX_SECRET_NAME_BYTES = 1024;
 /** Largest single secret value a store hands out (Kubernetes caps a whole Secret at 1 MiB). */
 export const MAX_SECRET_VALUE_BYTES = 1024 * 1024;
 
-// eslint-disable-next-line no-control-regex
+ 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 function literalProblem(name: string): string | null {

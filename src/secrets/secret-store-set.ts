@@ -11,6 +11,11 @@ export interface LiveSecretStore {
   readonly store: SecretStore;
   /** The Component's `scopes` (app ids); empty means every app. */
   readonly appScopes: readonly string[];
+  /**
+   * The Component's `metadata.namespace`, when it has one: only callers from that namespace
+   * may use the store (Dapr only ever hands a sidecar the Components of its own namespace).
+   */
+  readonly namespace?: string;
 }
 
 /** The started stores, by name. Closing the set closes every store once. */

@@ -71,6 +71,13 @@ export async function answerSecretsRequest(ctx: SecretsApiContext, request: Secr
     metrics.storeError(UNKNOWN_STORE_LABEL, 'ERR_SECRET_STORE_NOT_FOUND');
     return fromWardenError(new WardenError('ERR_SECRET_STORE_NOT_FOUND', `failed finding secret store with key ${printable(route.store)}`));
   }
+  if (caller.kind === 'svid' && live.namespace !== undefined && caller.namespace !== live.namespace) {
+    metrics.storeError(live.name, 'ERR_SECRET_PERMISSION_DENIED');
+    logger.warn({ store: live.name, appId, namespace: caller.namespace }, 'secrets API: caller is not in the secret store Component namespace');
+    return fromWardenError(
+      new WardenError('ERR_SECRET_PERMISSION_DENIED', `access denied: secret store "${live.name}" belongs to another namespace`),
+    );
+  }
   if (!isAppAllowedByComponentScopes(live.appScopes, appId)) {
     metrics.storeError(live.name, 'ERR_SECRET_PERMISSION_DENIED');
     logger.warn({ store: live.name, appId }, 'secrets API: app is not in the secret store Component scopes');

@@ -249,6 +249,7 @@ export async function resolveComponents(options: ResolveComponentsOptions): Prom
       type,
       store: new InstrumentedSecretStore(cached, name, metrics),
       appScopes: Object.freeze([...(component.manifest.scopes ?? [])]),
+      ...(component.manifest.metadata.namespace === undefined ? {} : { namespace: component.manifest.metadata.namespace }),
     });
     logger.info({ store: name, type, cacheTtlMs: ttlMs }, 'secret store started');
   };

@@ -65,6 +65,7 @@ describe('the secrets API over mutual TLS', () => {
           scopes: ['allowed-app'],
         }),
         component('echo', 'secretstores.test.echo', []),
+        { ...component('prodonly', 'secretstores.test.echo', []), metadata: { name: 'prodonly', namespace: 'prod' } },
       ],
       config: scopes,
       mode: 'standalone',
@@ -80,6 +81,7 @@ describe('the secrets API over mutual TLS', () => {
       return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem };
     };
     clients.allowed = await client(ca, { usage: 'client', uris: [spiffe('allowed-app')] });
+    clients.prod = await client(ca, { usage: 'client', uris: [spiffe('allowed-app', 'prod')] });
     clients.other = await client(ca, { usage: 'client', uris: [spiffe('other-app')] });
     clients.noSpiffe = await client(ca, { usage: 'client', dns: ['allowed-app.default.svc'] });
     clients.twoUris = await client(ca, { usage: 'client', uris: [spiffe('allowed-app'), spiffe('other-app')] });
@@ -117,6 +119,10 @@ describe('the secrets API over mutual TLS', () => {
     expect(res.body).toEqual({ redis: { 'redis-password': 'api-redis-pw' }, 'api-key': { 'api-key': 'api-key-value' } });
   });
 
+  it('lets an app from the Component’s own namespace use a namespaced store', async () => {
+    expect((await get('/v1.0/secrets/prodonly/x', 'prod')).status).toBe(200);
+  });
+
   it('passes metadata.* query parameters to the store, decoded once', async () => {
     const res = await get('/v1.0/secrets/echo/db?metadata.version_id=3&metadata.namespace=prod%2Fa&ignored=1');
     expect(res.body).toEqual({ name: 'db', version_id: '3', namespace: 'prod/a' });
@@ -132,6 +138,7 @@ describe('the secrets API over mutual TLS', () => {
     ['an encoded traversal to an absolute path', '/v1.0/secrets/localsecretstore/%2e%2e%2F%2e%2e%2Fetc%2Fpasswd', 'allowed', 400, 'ERR_MALFORMED_REQUEST'],
     ['a double-encoded traversal', '/v1.0/secrets/localsecretstore/%252e%252e%252fetc', 'allowed', 400, 'ERR_MALFORMED_REQUEST'],
     ['a raw parent segment', '/v1.0/secrets/localsecretstore/..', 'allowed', 400, 'ERR_MALFORMED_REQUEST'],
+    ['an app from another namespace than the Component’s', '/v1.0/secrets/prodonly/x', 'allowed', 403, 'ERR_PERMISSION_DENIED'],
     ['a client certificate without a SPIFFE ID', '/v1.0/secrets/localsecretstore/redis', 'noSpiffe', 403, 'ERR_PERMISSION_DENIED'],
     ['a client certificate with two URI SANs', '/v1.0/secrets/localsecretstore/redis', 'twoUris', 403, 'ERR_PERMISSION_DENIED'],
     ['a SPIFFE ID that is not /ns/<ns>/<app>', '/v1.0/secrets/localsecretstore/redis', 'wrongShape', 403, 'ERR_PERMISSION_DENIED'],

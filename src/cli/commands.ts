@@ -1,9 +1,13 @@
 import type { CliCommand } from './command.js';
 import { initCommand } from './init-command.js';
+import { secretsResolveCommand } from './secrets-resolve.js';
+import { secretsServeCommand } from './secrets-serve.js';
 import { statusCommand } from './status-command.js';
 
 /** Every command, in the order `warden --help` lists them. Add one line per command. */
 export const COMMANDS: readonly CliCommand[] = [
   initCommand,
   statusCommand,
+  secretsResolveCommand,
+  secretsServeCommand,
 ];

@@ -1,0 +1,23 @@
+// The secrets block's public library API, for TypeScript consumers and the CLI.
+export type { SecretStore, SecretData, RequestMetadata, SecretStoreFeatures } from './secret-store.js';
+export type { SecretChangeSource } from './secret-change-source.js';
+export { isSecretChangeSource } from './secret-change-source.js';
+export type { RuntimeMode, StoreContext, SecretStoreFactory, SecretStoreRegistration } from './store-factory.js';
+export { SECRET_STORE_TYPES, findSecretStoreFactory, supportedSecretStoreTypes } from './store-registry.js';
+export type { LoadedComponent, ComponentManifest, MetadataItem, SecretKeyRef } from './components/component.js';
+export { loadComponents, componentsFromDocuments } from './components/load-components.js';
+export { resolveComponents, CACHE_TTL_FIELD } from './resolve/resolve-components.js';
+export type { ResolveComponentsOptions, ResolvedComponent, ResolvedResources } from './resolve/resolve-components.js';
+export type { ResolvedMetadataItem } from './resolve/resolve-metadata.js';
+export { formatResolvedComponents, renderResolvedManifest, MASK } from './resolve/render-resolved.js';
+export { SecretsProblemsError, formatProblem } from './problems.js';
+export type { SecretsProblem } from './problems.js';
+export { isSecretAllowed, filterAllowedSecrets, isAppAllowedByComponentScopes, NO_SECRET_SCOPES } from './scoping.js';
+export type { SecretScope, SecretScopes } from './scoping.js';
+export { loadSecretsConfiguration, parseSecretsConfiguration } from './secrets-configuration.js';
+export { SecretStoreSet } from './secret-store-set.js';
+export type { LiveSecretStore } from './secret-store-set.js';
+export { SecretsApiServer, isLoopbackAddress } from './api/secrets-api-server.js';
+export type { SecretsApiServerOptions, SecretsApiTlsMaterial, SecretsApiTransport } from './api/secrets-api-server.js';
+export { createSecretsMetrics } from './metrics.js';
+export type { SecretsMetrics } from './metrics.js';

@@ -2,10 +2,12 @@ import type { CliCommand } from './command.js';
 import { initCommand } from './init-command.js';
 import { secretsResolveCommand } from './secrets-resolve.js';
 import { secretsServeCommand } from './secrets-serve.js';
+import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
 
 /** Every command, in the order `warden --help` lists them. Add one line per command. */
 export const COMMANDS: readonly CliCommand[] = [
+  serveCommand,
   initCommand,
   statusCommand,
   secretsResolveCommand,

@@ -152,8 +152,9 @@ export interface ServeSettings {
   /** The serving certificate's URI SAN: `spiffe://<trust-domain>/ns/<namespace>/dapr-sentry`. */
   readonly sentrySpiffeId: string;
   /**
-   * The audience identity tokens must carry: `spiffe://<controlPlaneTrustDomain>/ns/<namespace>/dapr-sentry`
-   * (the ID daprd computes from the Configuration's controlPlaneTrustDomain).
+   * The audience identity tokens must carry: Sentry's own SPIFFE ID, as in Dapr (whose Helm chart
+   * passes the Configuration's controlPlaneTrustDomain as --trust-domain, so daprd, which computes
+   * the ID from controlPlaneTrustDomain, asks for the same one).
    */
   readonly validatorAudience: string;
   readonly grpc: ListenerSettings;
@@ -378,7 +379,6 @@ export function resolveServeSettings(
 
   if (problems.length > 0) return { ok: false, problems: Object.freeze(problems) };
 
-  const controlPlaneTrustDomain = configuration.mtls.controlPlaneTrustDomain;
   const settings: ServeSettings = {
     mode,
     namespace: env.namespace,
@@ -393,7 +393,7 @@ export function resolveServeSettings(
     }),
     trustDomain,
     sentrySpiffeId: sentrySpiffeId(trustDomain, env.namespace),
-    validatorAudience: sentrySpiffeId(controlPlaneTrustDomain, env.namespace),
+    validatorAudience: sentrySpiffeId(trustDomain, env.namespace),
     grpc,
     healthz,
     metrics: Object.freeze({ ...metrics, enabled: metricsEnabled }),

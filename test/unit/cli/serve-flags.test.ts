@@ -97,7 +97,7 @@ describe('warden serve flags', () => {
       },
       trustDomain: 'localhost',
       sentrySpiffeId: 'spiffe://localhost/ns/default/dapr-sentry',
-      validatorAudience: 'spiffe://cluster.local/ns/default/dapr-sentry',
+      validatorAudience: 'spiffe://localhost/ns/default/dapr-sentry',
       grpc: { listenAddress: '127.0.0.1', port: 50001 },
       healthz: { listenAddress: '127.0.0.1', port: 8080 },
       metrics: { listenAddress: '127.0.0.1', port: 9090, enabled: true },

@@ -193,3 +193,41 @@ export function peculiarCertificate(pem: string): x509.X509Certificate {
 }
 
 export type { NodeX509Certificate };
+
+/**
+ * A CSR from `openssl genpkey <genpkeyArgs>` then `openssl req -new -key ... <reqArgs>`, for
+ * key types Warden refuses (RSA-1024, secp256k1, P-521, Ed448, DSA, explicit curves...).
+ */
+export function makeOpensslCsrWithKey(genpkeyArgs: readonly string[], reqArgs: readonly string[] = []): string {
+  const { dir, remove } = scratchDirectory();
+  try {
+    const keyPath = join(dir, 'key.pem');
+    openssl(['genpkey', ...genpkeyArgs, '-out', keyPath]);
+    return openssl(['req', '-new', '-key', keyPath, '-subj', '/CN=workload', ...reqArgs]);
+  } finally {
+    remove();
+  }
+}
+
+/** A DSA key's CSR (parameters generated first, as DSA needs). */
+export function makeOpensslDsaCsr(): string {
+  const { dir, remove } = scratchDirectory();
+  try {
+    const paramPath = join(dir, 'dsa-params.pem');
+    openssl(['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:1024', '-out', paramPath]);
+    return makeOpensslCsrWithKey(['-paramfile', paramPath]);
+  } finally {
+    remove();
+  }
+}
+
+/** PEM of DER bytes with a label, 64-character lines. */
+export function toPem(der: Uint8Array, label = 'CERTIFICATE REQUEST'): string {
+  const b64 = Buffer.from(der).toString('base64');
+  return `-----BEGIN ${label}-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
+}
+
+/** The DER inside a single-block PEM (test convenience; the signer has its own strict decoder). */
+export function pemBody(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+}

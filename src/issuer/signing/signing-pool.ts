@@ -6,7 +6,7 @@ import type { TrustBundle, TrustSource } from '../../ca/trust-bundle.js';
 import type { CertificateSigner, IssuedCertificate, LeafProfileOptions, WorkloadCertificateRequest } from '../certificate-signer.js';
 import { assertLeafProfile, assertWorkloadIdentity, createLeafIssuer, type LeafIssuer } from './leaf-signer.js';
 import { signingMaterialOf, type SigningMaterial } from './signing-material.js';
-import { fromWireError, fromWireIssued, type FromSigningWorker, type SigningWorkerData, type ToSigningWorker } from './signing-protocol.js';
+import { fromWireError, fromWireIssued, type FromSigningWorker, type SigningWorkerData, type ToSigningWorker, type WireSignRequest } from './signing-protocol.js';
 
 export interface SigningPoolOptions {
   /** Where the trust material comes from; every change reaches every worker (see below). */
@@ -114,6 +114,8 @@ class WorkerSlot {
   readonly index: number;
   readonly worker: Worker;
   readonly inFlight = new Map<number, Pending>();
+  /** Requests accepted this tick, posted together by the next flush. */
+  outgoing: WireSignRequest[] = [];
   ready = false;
   /** Set when the pool terminates it on purpose (close), so exit is not a crash. */
   stopping = false;
@@ -137,6 +139,7 @@ class WorkerSigningPool implements SigningPool {
   readonly #unsubscribe: () => void;
   #material: SigningMaterial;
   #nextId = 1;
+  #flushScheduled = false;
   #nextSlot = 0;
   #closing: Promise<void> | null = null;
   #readyPromise: Promise<void>;
@@ -185,11 +188,30 @@ class WorkerSigningPool implements SigningPool {
     // A copy of exactly the CSR bytes: a Buffer view would clone its whole (pooled) backing
     // store; the copy is then transferred, not cloned again.
     const csrPem = new Uint8Array(request.csrPem);
-    const message: ToSigningWorker = { type: 'sign', id, csrPem, spiffeId: request.spiffeId, dnsNames: [...request.dnsNames], nowMs: this.#clock.now().getTime() };
+    slot.outgoing.push({ id, csrPem, spiffeId: request.spiffeId, dnsNames: [...request.dnsNames], nowMs: this.#clock.now().getTime() });
+    this.#scheduleFlush();
     return new Promise<IssuedCertificate>((resolve, reject) => {
       slot.inFlight.set(id, { resolve, reject });
-      slot.worker.postMessage(message, [csrPem.buffer]);
     });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Posts each worker's accumulated requests as one message (see signing-protocol.ts). */
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const slot of this.#slots) {
+      if (!slot || slot.outgoing.length === 0) continue;
+      const requests = slot.outgoing;
+      slot.outgoing = [];
+      const message: ToSigningWorker = { type: 'sign', requests };
+      // Each csrPem was made by `new Uint8Array(...)` in sign(): a plain, exact ArrayBuffer.
+      slot.worker.postMessage(message, requests.map((r) => r.csrPem.buffer as ArrayBuffer));
+    }
   }
 
   close(): Promise<void> {
@@ -222,18 +244,17 @@ class WorkerSigningPool implements SigningPool {
 
   #onMessage(slot: WorkerSlot, message: FromSigningWorker): void {
     switch (message.type) {
-      case 'signed': {
-        const pending = slot.inFlight.get(message.id);
-        slot.inFlight.delete(message.id);
-        pending?.resolve(fromWireIssued(message.result));
-        this.#onSettled?.();
-        return;
-      }
-      case 'failed': {
-        const pending = slot.inFlight.get(message.id);
-        slot.inFlight.delete(message.id);
-        if (message.error.detail !== undefined) this.#logger.error({ worker: slot.index, err: message.error.detail }, 'signing failed in a worker');
-        pending?.reject(fromWireError(message.error));
+      case 'results': {
+        for (const outcome of message.results) {
+          const pending = slot.inFlight.get(outcome.id);
+          slot.inFlight.delete(outcome.id);
+          if (outcome.error) {
+            if (outcome.error.detail !== undefined) this.#logger.error({ worker: slot.index, err: outcome.error.detail }, 'signing failed in a worker');
+            pending?.reject(fromWireError(outcome.error));
+          } else {
+            pending?.resolve(fromWireIssued(outcome.result));
+          }
+        }
         this.#onSettled?.();
         return;
       }
@@ -259,6 +280,7 @@ class WorkerSigningPool implements SigningPool {
     const failure = slot.stopping ? closedError() : new WardenError('ERR_SIGNING_FAILED', 'the signing worker stopped unexpectedly');
     for (const pending of slot.inFlight.values()) pending.reject(failure);
     slot.inFlight.clear();
+    slot.outgoing = [];
     this.#onSettled?.();
     if (slot.stopping || this.#closing) return;
 
@@ -281,6 +303,9 @@ class WorkerSigningPool implements SigningPool {
   }
 
   #onMaterialChange(bundle: TrustBundle): void {
+    // Requests accepted before the change go out first, so they keep their place before the
+    // material message in each port's order.
+    this.#flush();
     this.#material = signingMaterialOf(bundle);
     const message: ToSigningWorker = { type: 'material', material: this.#material };
     for (const slot of this.#slots) if (slot && !slot.stopping) slot.worker.postMessage(message);

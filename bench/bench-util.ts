@@ -15,7 +15,12 @@ function cpuMicros(): number {
 }
 
 /** Runs `fn` (sync or async) `warmup` times, then `ops` times sequentially. */
-export async function measure(name: string, ops: number, fn: (i: number) => unknown, warmup = Math.min(100, ops)): Promise<Measurement> {
+export async function measure(
+  name: string,
+  ops: number,
+  fn: (i: number) => unknown,
+  warmup = Math.min(100, ops),
+): Promise<Measurement> {
   for (let i = 0; i < warmup; i++) await fn(i);
   const cpu0 = cpuMicros();
   const t0 = process.hrtime.bigint();
@@ -26,7 +31,12 @@ export async function measure(name: string, ops: number, fn: (i: number) => unkn
 }
 
 /** Best of `rounds` (least disturbed by the other processes sharing the machine). */
-export async function measureBest(name: string, ops: number, fn: (i: number) => unknown, rounds = 3): Promise<Measurement> {
+export async function measureBest(
+  name: string,
+  ops: number,
+  fn: (i: number) => unknown,
+  rounds = 3,
+): Promise<Measurement> {
   let best: Measurement | undefined;
   for (let r = 0; r < rounds; r++) {
     const m = await measure(name, ops, fn, r === 0 ? Math.min(100, ops) : 0);

@@ -8,7 +8,15 @@
  * certificationRequestInfo signature. Rows are wall µs/op (sequential, best of 3 rounds) and
  * process CPU µs/op (all threads, so WebCrypto's thread-pool work counts).
  */
-import { createPublicKey, generateKeyPairSync, KeyObject, sign, verify, webcrypto, type JsonWebKey } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  KeyObject,
+  sign,
+  verify,
+  webcrypto,
+  type JsonWebKey,
+} from 'node:crypto';
 import { readVerifiedCsrKey } from '../src/issuer/signing/csr.js';
 import { ALGORITHM_IDS, buildCsrDer } from '../test/support/csr-builder.js';
 import { toPem } from '../test/support/test-pki.js';
@@ -28,8 +36,18 @@ interface Sample {
   readonly keyObject: KeyObject;
 }
 
-const HASH: Record<KeyType, string | null> = { 'P-256': 'sha256', 'P-384': 'sha384', Ed25519: null, 'RSA-2048': 'sha256' };
-const SPKI_HEADER: Record<KeyType, number> = { 'P-256': 26, 'P-384': 23, Ed25519: 12, 'RSA-2048': 24 };
+const HASH: Record<KeyType, string | null> = {
+  'P-256': 'sha256',
+  'P-384': 'sha384',
+  Ed25519: null,
+  'RSA-2048': 'sha256',
+};
+const SPKI_HEADER: Record<KeyType, number> = {
+  'P-256': 26,
+  'P-384': 23,
+  Ed25519: 12,
+  'RSA-2048': 24,
+};
 
 function generate(type: KeyType) {
   switch (type) {
@@ -60,12 +78,22 @@ function makeSamples(type: KeyType, count: number): Sample[] {
   for (let i = 0; i < count; i++) {
     const { publicKey, privateKey } = generate(type);
     const spki = publicKey.export({ format: 'der', type: 'spki' });
-    const algorithm = type === 'Ed25519' ? ALGORITHM_IDS.ed25519 : type === 'RSA-2048' ? ALGORITHM_IDS.sha256WithRsa : type === 'P-384' ? Buffer.from('300a06082a8648ce3d040303', 'hex') : ALGORITHM_IDS.ecdsaWithSha256;
+    const algorithm =
+      type === 'Ed25519'
+        ? ALGORITHM_IDS.ed25519
+        : type === 'RSA-2048'
+          ? ALGORITHM_IDS.sha256WithRsa
+          : type === 'P-384'
+            ? Buffer.from('300a06082a8648ce3d040303', 'hex')
+            : ALGORITHM_IDS.ecdsaWithSha256;
     let cri: Buffer = Buffer.alloc(0);
     let signature: Buffer = Buffer.alloc(0);
     const der = buildCsrDer({
       spki,
-      subject: Buffer.from('3013311130 0f0603550403130877 6f726b6c6f6164'.replace(/\s/g, ''), 'hex'),
+      subject: Buffer.from(
+        '3013311130 0f0603550403130877 6f726b6c6f6164'.replace(/\s/g, ''),
+        'hex',
+      ),
       signatureAlgorithm: algorithm,
       signWith: (c) => {
         cri = c;
@@ -77,7 +105,10 @@ function makeSamples(type: KeyType, count: number): Sample[] {
     let rsa: Sample['rsa'];
     if (type === 'RSA-2048') {
       const jwk = publicKey.export({ format: 'jwk' });
-      rsa = { n: Buffer.from(jwk.n as string, 'base64url'), e: Buffer.from(jwk.e as string, 'base64url') };
+      rsa = {
+        n: Buffer.from(jwk.n as string, 'base64url'),
+        e: Buffer.from(jwk.e as string, 'base64url'),
+      };
     }
     const size = type === 'P-256' ? 32 : 48;
     samples.push({
@@ -99,12 +130,21 @@ function jwkOf(type: KeyType, s: Sample): JsonWebKey {
     case 'P-256':
     case 'P-384': {
       const half = (s.bits.length - 1) / 2;
-      return { kty: 'EC', crv: type, x: s.bits.subarray(1, 1 + half).toString('base64url'), y: s.bits.subarray(1 + half).toString('base64url') };
+      return {
+        kty: 'EC',
+        crv: type,
+        x: s.bits.subarray(1, 1 + half).toString('base64url'),
+        y: s.bits.subarray(1 + half).toString('base64url'),
+      };
     }
     case 'Ed25519':
       return { kty: 'OKP', crv: 'Ed25519', x: s.bits.toString('base64url') };
     case 'RSA-2048':
-      return { kty: 'RSA', n: (s.rsa?.n as Buffer).toString('base64url'), e: (s.rsa?.e as Buffer).toString('base64url') };
+      return {
+        kty: 'RSA',
+        n: (s.rsa?.n as Buffer).toString('base64url'),
+        e: (s.rsa?.e as Buffer).toString('base64url'),
+      };
   }
 }
 
@@ -119,26 +159,70 @@ async function benchType(type: KeyType, ops: number): Promise<Measurement[]> {
   const at = (i: number): Sample => samples[i % samples.length] as Sample;
   const hash = HASH[type];
   const subtle = webcrypto.subtle;
-  const importAlg = type === 'Ed25519' ? { name: 'Ed25519' } : type === 'RSA-2048' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: type };
-  const verifyAlg = type === 'P-256' ? { name: 'ECDSA', hash: 'SHA-256' } : type === 'P-384' ? { name: 'ECDSA', hash: 'SHA-384' } : importAlg;
+  const importAlg =
+    type === 'Ed25519'
+      ? { name: 'Ed25519' }
+      : type === 'RSA-2048'
+        ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+        : { name: 'ECDSA', namedCurve: type };
+  const verifyAlg =
+    type === 'P-256'
+      ? { name: 'ECDSA', hash: 'SHA-256' }
+      : type === 'P-384'
+        ? { name: 'ECDSA', hash: 'SHA-384' }
+        : importAlg;
   const webSig = (s: Sample): Buffer => s.p1363 ?? s.signature;
   const rows: Measurement[] = [];
   const run = async (name: string, fn: (i: number) => unknown): Promise<void> => {
     rows.push(await measureBest(`${type}: ${name}`, ops, fn));
   };
 
-  await run('floor: verify only, key already imported', (i) => check(verify(hash, at(i).cri, at(i).keyObject, at(i).signature)));
-  await run('import only: createPublicKey(SPKI DER)', (i) => createPublicKey({ key: at(i).spki, format: 'der', type: 'spki' }));
-  await run('import only: createPublicKey(JWK)', (i) => createPublicKey({ key: jwkOf(type, at(i)), format: 'jwk' }));
+  await run('floor: verify only, key already imported', (i) =>
+    check(verify(hash, at(i).cri, at(i).keyObject, at(i).signature)),
+  );
+  await run('import only: createPublicKey(SPKI DER)', (i) =>
+    createPublicKey({ key: at(i).spki, format: 'der', type: 'spki' }),
+  );
+  await run('import only: createPublicKey(JWK)', (i) =>
+    createPublicKey({ key: jwkOf(type, at(i)), format: 'jwk' }),
+  );
   if (type !== 'RSA-2048') {
-    await run("import only: webcrypto importKey('raw') → KeyObject", async (i) => KeyObject.from(await subtle.importKey('raw', at(i).bits, importAlg, true, ['verify'])));
+    await run("import only: webcrypto importKey('raw') → KeyObject", async (i) =>
+      KeyObject.from(await subtle.importKey('raw', at(i).bits, importAlg, true, ['verify'])),
+    );
   } else {
-    await run('import only: createPublicKey(PKCS#1 DER)', (i) => createPublicKey({ key: at(i).bits, format: 'der', type: 'pkcs1' }));
+    await run('import only: createPublicKey(PKCS#1 DER)', (i) =>
+      createPublicKey({ key: at(i).bits, format: 'der', type: 'pkcs1' }),
+    );
   }
-  await run('createPublicKey(SPKI DER) + verify', (i) => check(verify(hash, at(i).cri, createPublicKey({ key: at(i).spki, format: 'der', type: 'spki' }), at(i).signature)));
-  await run('verify(SPKI DER passed directly)', (i) => check(verify(hash, at(i).cri, { key: at(i).spki, format: 'der', type: 'spki' }, at(i).signature)));
-  await run('createPublicKey(JWK) + verify', (i) => check(verify(hash, at(i).cri, createPublicKey({ key: jwkOf(type, at(i)), format: 'jwk' }), at(i).signature)));
-  await run('verify(JWK passed directly)', (i) => check(verify(hash, at(i).cri, { key: jwkOf(type, at(i)), format: 'jwk' }, at(i).signature)));
+  await run('createPublicKey(SPKI DER) + verify', (i) =>
+    check(
+      verify(
+        hash,
+        at(i).cri,
+        createPublicKey({ key: at(i).spki, format: 'der', type: 'spki' }),
+        at(i).signature,
+      ),
+    ),
+  );
+  await run('verify(SPKI DER passed directly)', (i) =>
+    check(
+      verify(hash, at(i).cri, { key: at(i).spki, format: 'der', type: 'spki' }, at(i).signature),
+    ),
+  );
+  await run('createPublicKey(JWK) + verify', (i) =>
+    check(
+      verify(
+        hash,
+        at(i).cri,
+        createPublicKey({ key: jwkOf(type, at(i)), format: 'jwk' }),
+        at(i).signature,
+      ),
+    ),
+  );
+  await run('verify(JWK passed directly)', (i) =>
+    check(verify(hash, at(i).cri, { key: jwkOf(type, at(i)), format: 'jwk' }, at(i).signature)),
+  );
   await run("webcrypto importKey('spki') + subtle.verify", async (i) => {
     const key = await subtle.importKey('spki', at(i).spki, importAlg, false, ['verify']);
     check(await subtle.verify(verifyAlg, key, webSig(at(i)), at(i).cri));
@@ -149,20 +233,36 @@ async function benchType(type: KeyType, ops: number): Promise<Measurement[]> {
       check(await subtle.verify(verifyAlg, key, webSig(at(i)), at(i).cri));
     });
     await run("webcrypto importKey('raw') → KeyObject.from + verify", async (i) => {
-      const key = KeyObject.from(await subtle.importKey('raw', at(i).bits, importAlg, true, ['verify']));
+      const key = KeyObject.from(
+        await subtle.importKey('raw', at(i).bits, importAlg, true, ['verify']),
+      );
       check(verify(hash, at(i).cri, key, at(i).signature));
     });
   } else {
-    await run('createPublicKey(PKCS#1 DER) + verify', (i) => check(verify(hash, at(i).cri, createPublicKey({ key: at(i).bits, format: 'der', type: 'pkcs1' }), at(i).signature)));
+    await run('createPublicKey(PKCS#1 DER) + verify', (i) =>
+      check(
+        verify(
+          hash,
+          at(i).cri,
+          createPublicKey({ key: at(i).bits, format: 'der', type: 'pkcs1' }),
+          at(i).signature,
+        ),
+      ),
+    );
   }
-  await run('Warden readVerifiedCsrKey (PEM→DER→key→verify)', (i) => readVerifiedCsrKey(at(i).csrPem));
+  await run('Warden readVerifiedCsrKey (PEM→DER→key→verify)', (i) =>
+    readVerifiedCsrKey(at(i).csrPem),
+  );
   return rows;
 }
 
 const scale = numberFlag('scale', 1);
 const OPS: Record<KeyType, number> = { 'P-256': 400, 'P-384': 100, Ed25519: 400, 'RSA-2048': 400 };
-console.log(`node ${process.versions.node}, OpenSSL ${process.versions.openssl}; machine shared with other work: figures are noisy (best of 3 rounds).`);
+console.log(
+  `node ${process.versions.node}, OpenSSL ${process.versions.openssl}; machine shared with other work: figures are noisy (best of 3 rounds).`,
+);
 for (const type of ['P-256', 'P-384', 'Ed25519', 'RSA-2048'] as const) {
-  for (const row of await benchType(type, Math.max(20, Math.round(OPS[type] * scale)))) console.log(formatRow(row));
+  for (const row of await benchType(type, Math.max(20, Math.round(OPS[type] * scale))))
+    console.log(formatRow(row));
   console.log('');
 }

@@ -7,7 +7,12 @@
  * per-key work can be reused. Figures are wall µs/op and process CPU µs/op (all threads);
  * the machine is shared with other work, so they are noisy: best of 3 rounds where repeated.
  */
-import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  generateKeyPairSync,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { MessageChannel as PortChannel } from 'node:worker_threads';
 import { ManualClock } from '../src/shared/clock.js';
 import { silentLogger } from '../src/shared/logger.js';
@@ -15,13 +20,15 @@ import type { WorkloadCertificateRequest } from '../src/issuer/certificate-signe
 import { decodeCsrPem, parseCsrDer, verifyCsrSignature } from '../src/issuer/signing/csr.js';
 import { createLeafIssuer, createLeafSigner } from '../src/issuer/signing/leaf-signer.js';
 import { createLeafTemplate } from '../src/issuer/signing/leaf-template.js';
-import { signingMaterialOf, trustBundleFromMaterial } from '../src/issuer/signing/signing-material.js';
+import {
+  signingMaterialOf,
+  trustBundleFromMaterial,
+} from '../src/issuer/signing/signing-material.js';
 import { createSigningPool } from '../src/issuer/signing/signing-pool.js';
 import { ALGORITHM_IDS, buildCsrDer } from '../test/support/csr-builder.js';
 import { MutableTrustSource } from '../test/support/mutable-trust-source.js';
 import { createTestPki, toPem, type TestKeyType, type TestPki } from '../test/support/test-pki.js';
 import { formatRow, measureBest, numberFlag, type Measurement } from './bench-util.js';
-
 
 const PROFILE = { ttlMs: 24 * 3_600_000, skewMs: 15 * 60_000 };
 const NOW = Date.now();
@@ -54,7 +61,11 @@ function makeCsrs(type: TestKeyType, count: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const { publicKey, privateKey } = keyPair(type);
-    const der = buildCsrDer({ spki: publicKey.export({ format: 'der', type: 'spki' }), signatureAlgorithm: SIG[type].alg, signWith: (cri) => cryptoSign(SIG[type].hash, cri, privateKey) });
+    const der = buildCsrDer({
+      spki: publicKey.export({ format: 'der', type: 'spki' }),
+      signatureAlgorithm: SIG[type].alg,
+      signWith: (cri) => cryptoSign(SIG[type].hash, cri, privateKey),
+    });
     out.push(Buffer.from(toPem(der)));
   }
   return out;
@@ -66,14 +77,23 @@ function requests(csrs: Buffer[]): (i: number) => WorkloadCertificateRequest {
 
 async function inThread(pkis: Map<TestKeyType, TestPki>): Promise<Measurement[]> {
   const rows: Measurement[] = [];
-  const ops: Record<TestKeyType, number> = { 'P-256': 1500, 'P-384': 300, Ed25519: 1500, 'RSA-2048': 500 };
+  const ops: Record<TestKeyType, number> = {
+    'P-256': 1500,
+    'P-384': 300,
+    Ed25519: 1500,
+    'RSA-2048': 500,
+  };
   for (const csrType of ['P-256', 'P-384', 'Ed25519', 'RSA-2048'] as const) {
     const n = Math.max(20, Math.round(ops[csrType] * scale));
     const req = requests(makeCsrs(csrType, n));
     for (const [issuerType, pki] of pkis) {
       if (csrType !== 'P-256' && issuerType !== 'P-256') continue; // other issuers: P-256 CSRs only
       const signer = createLeafSigner(pki.bundle, PROFILE, new ManualClock(NOW));
-      rows.push(await measureBest(`sign in-thread: ${csrType} CSR, ${issuerType} issuer`, n, (i) => signer.sign(req(i))));
+      rows.push(
+        await measureBest(`sign in-thread: ${csrType} CSR, ${issuerType} issuer`, n, (i) =>
+          signer.sign(req(i)),
+        ),
+      );
     }
   }
   return rows;
@@ -87,7 +107,9 @@ async function stages(pki: TestPki): Promise<Measurement[]> {
   const parsed = ders.map((d) => parseCsrDer(d));
   const template = createLeafTemplate(pki.bundle);
   const identity = { spiffeId: SPIFFE_ID, dnsNames: [] };
-  const tbs = parsed.map((c) => template.assemble(c.publicKey, identity, NOW, PROFILE).tbsCertificate);
+  const tbs = parsed.map(
+    (c) => template.assemble(c.publicKey, identity, NOW, PROFILE).tbsCertificate,
+  );
   const key = pki.bundle.issuerKey;
   const issuerPublic = pki.bundle.issuerChain[0]?.publicKey as KeyObject;
   const sigs = tbs.map((t) => cryptoSign('sha256', t, key));
@@ -95,11 +117,21 @@ async function stages(pki: TestPki): Promise<Measurement[]> {
   return [
     await measureBest('stage: PEM decode (strict)', n, (i) => decodeCsrPem(at(pems, i))),
     await measureBest('stage: CSR DER parse + key rules', n, (i) => parseCsrDer(at(ders, i))),
-    await measureBest('stage: key import + CSR signature verify', n, (i) => verifyCsrSignature(at(parsed, i))),
-    await measureBest('stage: TBS assembly (template)', n, (i) => template.assemble(at(parsed, i).publicKey, identity, NOW, PROFILE)),
-    await measureBest('stage: sign TBS (issuer P-256)', n, (i) => cryptoSign('sha256', at(tbs, i), key)),
-    await measureBest('stage: self-check verify (issuer public key)', n, (i) => cryptoVerify('sha256', at(tbs, i), issuerPublic, at(sigs, i))),
-    await measureBest('stage: wrap + PEM', n, (i) => template.wrap(at(tbs, i), at(sigs, i)).toString('base64')),
+    await measureBest('stage: key import + CSR signature verify', n, (i) =>
+      verifyCsrSignature(at(parsed, i)),
+    ),
+    await measureBest('stage: TBS assembly (template)', n, (i) =>
+      template.assemble(at(parsed, i).publicKey, identity, NOW, PROFILE),
+    ),
+    await measureBest('stage: sign TBS (issuer P-256)', n, (i) =>
+      cryptoSign('sha256', at(tbs, i), key),
+    ),
+    await measureBest('stage: self-check verify (issuer public key)', n, (i) =>
+      cryptoVerify('sha256', at(tbs, i), issuerPublic, at(sigs, i)),
+    ),
+    await measureBest('stage: wrap + PEM', n, (i) =>
+      template.wrap(at(tbs, i), at(sigs, i)).toString('base64'),
+    ),
   ];
 }
 
@@ -112,8 +144,18 @@ interface PoolFigures {
 }
 
 /** Throughput with `inFlight` requests outstanding at all times, P-256 CSRs, P-256 issuer. */
-async function poolThroughput(pki: TestPki, workers: number, csrs: Buffer[], inFlight: number): Promise<PoolFigures> {
-  const pool = createSigningPool({ source: new MutableTrustSource(pki.bundle), profile: PROFILE, workers, logger: silentLogger });
+async function poolThroughput(
+  pki: TestPki,
+  workers: number,
+  csrs: Buffer[],
+  inFlight: number,
+): Promise<PoolFigures> {
+  const pool = createSigningPool({
+    source: new MutableTrustSource(pki.bundle),
+    profile: PROFILE,
+    workers,
+    logger: silentLogger,
+  });
   await pool.ready();
   const req = requests(csrs);
   // Warm the workers' JIT.
@@ -130,34 +172,59 @@ async function poolThroughput(pki: TestPki, workers: number, csrs: Buffer[], inF
   const cpu = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   await pool.close();
-  return { workers, certs: total, certsPerSecond: total / seconds, cpuMsPer1000: (cpuSeconds * 1e6) / total, certsPerCpuSecond: total / cpuSeconds };
+  return {
+    workers,
+    certs: total,
+    certsPerSecond: total / seconds,
+    cpuMsPer1000: (cpuSeconds * 1e6) / total,
+    certsPerCpuSecond: total / cpuSeconds,
+  };
 }
 
 /** What a worker pays when the material changes: from PEM, or from a KeyObject posted to it. */
 async function materialCost(pki: TestPki): Promise<Measurement[]> {
   const material = signingMaterialOf(pki.bundle);
   const n = Math.max(10, Math.round(200 * scale));
-  const fromPem = await measureBest('material: PEM → TrustBundle → LeafIssuer', n, () => createLeafIssuer(trustBundleFromMaterial(material), PROFILE));
+  const fromPem = await measureBest('material: PEM → TrustBundle → LeafIssuer', n, () =>
+    createLeafIssuer(trustBundleFromMaterial(material), PROFILE),
+  );
   const { port1, port2 } = new PortChannel();
   const received: KeyObject[] = [];
   port2.on('message', (m: { key: KeyObject }) => received.push(m.key));
-  const posted = await measureBest('material: post a KeyObject through a MessagePort', n, async () => {
-    await new Promise<void>((resolve) => {
-      port2.once('message', () => resolve());
-      port1.postMessage({ key: pki.bundle.issuerKey });
-    });
-  });
+  const posted = await measureBest(
+    'material: post a KeyObject through a MessagePort',
+    n,
+    async () => {
+      await new Promise<void>((resolve) => {
+        port2.once('message', () => resolve());
+        port1.postMessage({ key: pki.bundle.issuerKey });
+      });
+    },
+  );
   port1.close();
   // KeyObjects do cross threads: the received copy signs, and the issuer certificate verifies it.
   const probe = Buffer.from('probe');
-  const ok = received.length > 0 && cryptoVerify('sha256', probe, pki.bundle.issuerChain[0]?.publicKey as KeyObject, cryptoSign('sha256', probe, received[0] as KeyObject));
+  const ok =
+    received.length > 0 &&
+    cryptoVerify(
+      'sha256',
+      probe,
+      pki.bundle.issuerChain[0]?.publicKey as KeyObject,
+      cryptoSign('sha256', probe, received[0] as KeyObject),
+    );
   console.log(`KeyObject received through a MessagePort signs correctly: ${ok}`);
   return [fromPem, posted];
 }
 
-console.log(`node ${process.versions.node}, OpenSSL ${process.versions.openssl}, ${(await import('node:os')).availableParallelism()} cores; shared machine: figures are noisy.`);
+console.log(
+  `node ${process.versions.node}, OpenSSL ${process.versions.openssl}, ${(await import('node:os')).availableParallelism()} cores; shared machine: figures are noisy.`,
+);
 const pkis = new Map<TestKeyType, TestPki>();
-for (const type of ['P-256', 'Ed25519', 'RSA-2048'] as const) pkis.set(type, await createTestPki({ issuerKeyType: type, label: type, notBefore: new Date(NOW - 3_600_000) }));
+for (const type of ['P-256', 'Ed25519', 'RSA-2048'] as const)
+  pkis.set(
+    type,
+    await createTestPki({ issuerKeyType: type, label: type, notBefore: new Date(NOW - 3_600_000) }),
+  );
 const p256 = pkis.get('P-256') as TestPki;
 
 for (const row of await inThread(pkis)) console.log(formatRow(row, 62));

@@ -5,5 +5,9 @@
 import { parentPort } from 'node:worker_threads';
 
 parentPort?.on('message', (message: { type: string; requests?: { spiffeId: string }[] }) => {
-  if (message.type === 'sign' && message.requests?.some((r) => r.spiffeId.endsWith('/crash-worker'))) process.exit(70);
+  if (
+    message.type === 'sign' &&
+    message.requests?.some((r) => r.spiffeId.endsWith('/crash-worker'))
+  )
+    process.exit(70);
 });

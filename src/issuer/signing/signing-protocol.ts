@@ -62,7 +62,11 @@ export function toWireError(err: unknown): WireError {
 }
 
 export function fromWireError(wire: WireError): WardenError {
-  return new WardenError(wire.code, wire.message, wire.detail === undefined ? {} : { cause: new Error(wire.detail) });
+  return new WardenError(
+    wire.code,
+    wire.message,
+    wire.detail === undefined ? {} : { cause: new Error(wire.detail) },
+  );
 }
 
 export function toWireIssued(issued: IssuedCertificate): WireIssuedCertificate {

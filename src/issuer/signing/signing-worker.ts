@@ -72,7 +72,15 @@ function signAll(requests: readonly WireSignRequest[]): void {
   for (const { id, csrPem, spiffeId, dnsNames, nowMs } of requests) {
     if (!current) {
       const reason = materialProblem ? `: ${materialProblem.message}` : '';
-      deliver({ id, error: toWireError(new WardenError('ERR_SIGNING_FAILED', `no usable trust material in this signing worker${reason}`)) });
+      deliver({
+        id,
+        error: toWireError(
+          new WardenError(
+            'ERR_SIGNING_FAILED',
+            `no usable trust material in this signing worker${reason}`,
+          ),
+        ),
+      });
       continue;
     }
     current.issue({ csrPem, spiffeId, dnsNames }, nowMs).then(

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { describeError, WardenError } from '../../shared/errors.js';
@@ -53,6 +54,14 @@ export interface SigningPool extends CertificateSigner {
 }
 
 export const DEFAULT_MAX_QUEUE = 256;
+
+/**
+ * The default for `--workers` (issue 7): one signing thread per available core. The gRPC
+ * edge shares those cores from the main thread; bench/sign-path.ts shows the trade-off.
+ */
+export function defaultSigningWorkerCount(): number {
+  return availableParallelism();
+}
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const MAX_RESPAWN_DELAY_MS = 5_000;
 

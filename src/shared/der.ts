@@ -30,13 +30,15 @@ export const DerTag = {
 
 /** Context-specific tag number n, constructed (explicit tagging / constructed implicit). */
 export function contextConstructedTag(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > 30) throw new TypeError(`context tag ${n} is out of range`);
+  if (!Number.isInteger(n) || n < 0 || n > 30)
+    throw new TypeError(`context tag ${n} is out of range`);
   return 0xa0 | n;
 }
 
 /** Context-specific tag number n, primitive (implicit tagging of a primitive type). */
 export function contextPrimitiveTag(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > 30) throw new TypeError(`context tag ${n} is out of range`);
+  if (!Number.isInteger(n) || n < 0 || n > 30)
+    throw new TypeError(`context tag ${n} is out of range`);
   return 0x80 | n;
 }
 
@@ -72,7 +74,11 @@ const MAX_LENGTH_OCTETS = 4;
  * Reads one element at `offset` that must end at or before `limit`.
  * Refuses high-tag-number form, indefinite lengths, non-minimal lengths, overruns.
  */
-export function readElement(buf: Uint8Array, offset: number, limit: number = buf.length): DerElement {
+export function readElement(
+  buf: Uint8Array,
+  offset: number,
+  limit: number = buf.length,
+): DerElement {
   if (limit > buf.length) throw new TypeError('limit is past the end of the buffer');
   if (offset >= limit) throw new DerError('expected an element but the input ended', offset);
   const tag = buf[offset] as number;
@@ -92,10 +98,12 @@ export function readElement(buf: Uint8Array, offset: number, limit: number = buf
     if (buf[pos] === 0) throw new DerError('length has a leading zero octet (not minimal)', pos);
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + (buf[pos++] as number);
-    if (length < 0x80) throw new DerError('long-form length below 128 (not minimal)', pos - count - 1);
+    if (length < 0x80)
+      throw new DerError('long-form length below 128 (not minimal)', pos - count - 1);
   }
   const end = pos + length;
-  if (end > limit) throw new DerError(`element of length ${length} runs past the end of its container`, offset);
+  if (end > limit)
+    throw new DerError(`element of length ${length} runs past the end of its container`, offset);
   return { tag, start: offset, contentStart: pos, end };
 }
 
@@ -114,8 +122,16 @@ export function encodingOf(buf: Uint8Array, element: DerElement): Uint8Array {
  */
 export function readSingleElement(buf: Uint8Array, expectedTag: number, what: string): DerElement {
   const element = readElement(buf, 0, buf.length);
-  if (element.tag !== expectedTag) throw new DerError(`${what}: expected tag 0x${hex2(expectedTag)}, found 0x${hex2(element.tag)}`, 0);
-  if (element.end !== buf.length) throw new DerError(`${what}: ${buf.length - element.end} trailing bytes after the element`, element.end);
+  if (element.tag !== expectedTag)
+    throw new DerError(
+      `${what}: expected tag 0x${hex2(expectedTag)}, found 0x${hex2(element.tag)}`,
+      0,
+    );
+  if (element.end !== buf.length)
+    throw new DerError(
+      `${what}: ${buf.length - element.end} trailing bytes after the element`,
+      element.end,
+    );
   return element;
 }
 
@@ -131,7 +147,13 @@ export class DerCursor {
   readonly #maxDepth: number;
   #pos: number;
 
-  private constructor(buf: Uint8Array, start: number, limit: number, depth: number, maxDepth: number) {
+  private constructor(
+    buf: Uint8Array,
+    start: number,
+    limit: number,
+    depth: number,
+    maxDepth: number,
+  ) {
     if (depth > maxDepth) throw new DerError(`nesting deeper than ${maxDepth}`, start);
     this.buf = buf;
     this.#start = start;
@@ -142,16 +164,31 @@ export class DerCursor {
   }
 
   /** A cursor over the children of `element`, which must be constructed. */
-  static inside(buf: Uint8Array, element: DerElement, maxDepth: number = DEFAULT_MAX_DER_DEPTH): DerCursor {
-    if ((element.tag & 0x20) === 0) throw new DerError(`element with tag 0x${hex2(element.tag)} is not constructed`, element.start);
+  static inside(
+    buf: Uint8Array,
+    element: DerElement,
+    maxDepth: number = DEFAULT_MAX_DER_DEPTH,
+  ): DerCursor {
+    if ((element.tag & 0x20) === 0)
+      throw new DerError(
+        `element with tag 0x${hex2(element.tag)} is not constructed`,
+        element.start,
+      );
     return new DerCursor(buf, element.contentStart, element.end, 1, maxDepth);
   }
 
   /** A cursor one level deeper, over the children of a child element. */
   enter(element: DerElement, what: string): DerCursor {
     if ((element.tag & 0x20) === 0) throw new DerError(`${what} is not constructed`, element.start);
-    if (element.start < this.#start || element.end > this.#limit) throw new TypeError('element is not inside this cursor');
-    return new DerCursor(this.buf, element.contentStart, element.end, this.depth + 1, this.#maxDepth);
+    if (element.start < this.#start || element.end > this.#limit)
+      throw new TypeError('element is not inside this cursor');
+    return new DerCursor(
+      this.buf,
+      element.contentStart,
+      element.end,
+      this.depth + 1,
+      this.#maxDepth,
+    );
   }
 
   get hasMore(): boolean {
@@ -168,7 +205,10 @@ export class DerCursor {
     if (this.#pos >= this.#limit) throw new DerError(`${what} is missing`, this.#pos);
     const element = readElement(this.buf, this.#pos, this.#limit);
     if (expectedTag !== undefined && element.tag !== expectedTag) {
-      throw new DerError(`${what}: expected tag 0x${hex2(expectedTag)}, found 0x${hex2(element.tag)}`, element.start);
+      throw new DerError(
+        `${what}: expected tag 0x${hex2(expectedTag)}, found 0x${hex2(element.tag)}`,
+        element.start,
+      );
     }
     this.#pos = element.end;
     return element;
@@ -184,7 +224,8 @@ export class DerCursor {
 
   /** Asserts that every child has been consumed. */
   finish(what: string): void {
-    if (this.#pos !== this.#limit) throw new DerError(`${what} has unexpected extra fields`, this.#pos);
+    if (this.#pos !== this.#limit)
+      throw new DerError(`${what} has unexpected extra fields`, this.#pos);
   }
 }
 
@@ -193,21 +234,28 @@ export class DerCursor {
 
 /** INTEGER content checked for minimal two's-complement encoding; returns the content octets. */
 export function integerContent(buf: Uint8Array, element: DerElement, what: string): Uint8Array {
-  if (element.tag !== DerTag.INTEGER) throw new DerError(`${what} is not an INTEGER`, element.start);
+  if (element.tag !== DerTag.INTEGER)
+    throw new DerError(`${what} is not an INTEGER`, element.start);
   const c = contentOf(buf, element);
   if (c.length === 0) throw new DerError(`${what} is an empty INTEGER`, element.start);
   if (c.length > 1) {
     const a = c[0] as number;
     const b = c[1] as number;
-    if ((a === 0x00 && b < 0x80) || (a === 0xff && b >= 0x80)) throw new DerError(`${what} INTEGER is not minimally encoded`, element.contentStart);
+    if ((a === 0x00 && b < 0x80) || (a === 0xff && b >= 0x80))
+      throw new DerError(`${what} INTEGER is not minimally encoded`, element.contentStart);
   }
   return c;
 }
 
 /** The magnitude of a positive INTEGER (without the sign octet); refuses zero and negatives. */
-export function positiveIntegerMagnitude(buf: Uint8Array, element: DerElement, what: string): Uint8Array {
+export function positiveIntegerMagnitude(
+  buf: Uint8Array,
+  element: DerElement,
+  what: string,
+): Uint8Array {
   const c = integerContent(buf, element, what);
-  if (((c[0] as number) & 0x80) !== 0) throw new DerError(`${what} is negative`, element.contentStart);
+  if (((c[0] as number) & 0x80) !== 0)
+    throw new DerError(`${what} is negative`, element.contentStart);
   const magnitude = c[0] === 0 ? c.subarray(1) : c;
   if (magnitude.length === 0) throw new DerError(`${what} is zero`, element.contentStart);
   return magnitude;
@@ -216,7 +264,8 @@ export function positiveIntegerMagnitude(buf: Uint8Array, element: DerElement, w
 /** A small non-negative INTEGER as a number (e.g. a version field). */
 export function smallInteger(buf: Uint8Array, element: DerElement, what: string): number {
   const c = integerContent(buf, element, what);
-  if (c.length > 4 || ((c[0] as number) & 0x80) !== 0) throw new DerError(`${what} is out of range`, element.contentStart);
+  if (c.length > 4 || ((c[0] as number) & 0x80) !== 0)
+    throw new DerError(`${what} is out of range`, element.contentStart);
   let n = 0;
   for (const byte of c) n = n * 256 + byte;
   return n;
@@ -231,13 +280,16 @@ export function bitLength(magnitude: Uint8Array): number {
 
 /** OBJECT IDENTIFIER content, checked for a well-formed encoding. */
 export function oidContent(buf: Uint8Array, element: DerElement, what: string): Uint8Array {
-  if (element.tag !== DerTag.OID) throw new DerError(`${what} is not an OBJECT IDENTIFIER`, element.start);
+  if (element.tag !== DerTag.OID)
+    throw new DerError(`${what} is not an OBJECT IDENTIFIER`, element.start);
   const c = contentOf(buf, element);
   if (c.length === 0) throw new DerError(`${what} is an empty OBJECT IDENTIFIER`, element.start);
-  if (((c[c.length - 1] as number) & 0x80) !== 0) throw new DerError(`${what} OBJECT IDENTIFIER is truncated`, element.start);
+  if (((c[c.length - 1] as number) & 0x80) !== 0)
+    throw new DerError(`${what} OBJECT IDENTIFIER is truncated`, element.start);
   let startOfArc = true;
   for (const byte of c) {
-    if (startOfArc && byte === 0x80) throw new DerError(`${what} OBJECT IDENTIFIER arc is not minimally encoded`, element.start);
+    if (startOfArc && byte === 0x80)
+      throw new DerError(`${what} OBJECT IDENTIFIER arc is not minimally encoded`, element.start);
     startOfArc = (byte & 0x80) === 0;
   }
   return c;
@@ -265,14 +317,25 @@ export function oidToString(content: Uint8Array): string {
 }
 
 /** BIT STRING content: unused-bit count and the bit octets; unused bits must be zero (DER). */
-export function bitStringContent(buf: Uint8Array, element: DerElement, what: string): { unusedBits: number; bytes: Uint8Array } {
-  if (element.tag !== DerTag.BIT_STRING) throw new DerError(`${what} is not a BIT STRING`, element.start);
+export function bitStringContent(
+  buf: Uint8Array,
+  element: DerElement,
+  what: string,
+): { unusedBits: number; bytes: Uint8Array } {
+  if (element.tag !== DerTag.BIT_STRING)
+    throw new DerError(`${what} is not a BIT STRING`, element.start);
   const c = contentOf(buf, element);
-  if (c.length === 0) throw new DerError(`${what} BIT STRING has no unused-bits octet`, element.start);
+  if (c.length === 0)
+    throw new DerError(`${what} BIT STRING has no unused-bits octet`, element.start);
   const unusedBits = c[0] as number;
-  if (unusedBits > 7) throw new DerError(`${what} BIT STRING declares ${unusedBits} unused bits`, element.contentStart);
+  if (unusedBits > 7)
+    throw new DerError(
+      `${what} BIT STRING declares ${unusedBits} unused bits`,
+      element.contentStart,
+    );
   const bytes = c.subarray(1);
-  if (bytes.length === 0 && unusedBits !== 0) throw new DerError(`${what} empty BIT STRING declares unused bits`, element.contentStart);
+  if (bytes.length === 0 && unusedBits !== 0)
+    throw new DerError(`${what} empty BIT STRING declares unused bits`, element.contentStart);
   if (unusedBits !== 0 && ((bytes[bytes.length - 1] as number) & ((1 << unusedBits) - 1)) !== 0) {
     throw new DerError(`${what} BIT STRING has non-zero unused bits`, element.end - 1);
   }
@@ -282,7 +345,8 @@ export function bitStringContent(buf: Uint8Array, element: DerElement, what: str
 /** Checks a NULL element (no content). */
 export function expectNull(element: DerElement, what: string): void {
   if (element.tag !== DerTag.NULL) throw new DerError(`${what} is not NULL`, element.start);
-  if (element.end !== element.contentStart) throw new DerError(`${what} NULL has content`, element.contentStart);
+  if (element.end !== element.contentStart)
+    throw new DerError(`${what} NULL has content`, element.contentStart);
 }
 
 /**
@@ -296,12 +360,14 @@ export function timeValue(buf: Uint8Array, element: DerElement, what: string): n
   let year: number;
   let rest: string;
   if (element.tag === DerTag.UTC_TIME) {
-    if (!/^\d{12}Z$/.test(text)) throw new DerError(`${what} UTCTime is not YYMMDDHHMMSSZ`, element.contentStart);
+    if (!/^\d{12}Z$/.test(text))
+      throw new DerError(`${what} UTCTime is not YYMMDDHHMMSSZ`, element.contentStart);
     const yy = Number(text.slice(0, 2));
     year = yy >= 50 ? 1900 + yy : 2000 + yy;
     rest = text.slice(2);
   } else if (element.tag === DerTag.GENERALIZED_TIME) {
-    if (!/^\d{14}Z$/.test(text)) throw new DerError(`${what} GeneralizedTime is not YYYYMMDDHHMMSSZ`, element.contentStart);
+    if (!/^\d{14}Z$/.test(text))
+      throw new DerError(`${what} GeneralizedTime is not YYYYMMDDHHMMSSZ`, element.contentStart);
     year = Number(text.slice(0, 4));
     rest = text.slice(4);
   } else {
@@ -334,7 +400,8 @@ export function timeValue(buf: Uint8Array, element: DerElement, what: string): n
 
 /** The length octets for a content of `length` bytes (definite, minimal). */
 export function encodeLength(length: number): Uint8Array {
-  if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`invalid DER length ${length}`);
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw new TypeError(`invalid DER length ${length}`);
   if (length < 0x80) return Uint8Array.of(length);
   const octets: number[] = [];
   for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n % 256);
@@ -368,8 +435,10 @@ export function encodeOctetString(bytes: Uint8Array): Buffer {
 
 /** BIT STRING with the given unused-bit count (the unused bits of `bytes` must already be 0). */
 export function encodeBitString(bytes: Uint8Array, unusedBits = 0): Buffer {
-  if (!Number.isInteger(unusedBits) || unusedBits < 0 || unusedBits > 7) throw new TypeError('unusedBits must be 0..7');
-  if (bytes.length === 0 && unusedBits !== 0) throw new TypeError('an empty BIT STRING has no unused bits');
+  if (!Number.isInteger(unusedBits) || unusedBits < 0 || unusedBits > 7)
+    throw new TypeError('unusedBits must be 0..7');
+  if (bytes.length === 0 && unusedBits !== 0)
+    throw new TypeError('an empty BIT STRING has no unused bits');
   return encodeTlv(DerTag.BIT_STRING, Uint8Array.of(unusedBits), bytes);
 }
 
@@ -384,13 +453,15 @@ export function encodeUnsignedInteger(magnitude: Uint8Array): Buffer {
   let i = 0;
   while (i < magnitude.length - 1 && magnitude[i] === 0) i++;
   const trimmed = magnitude.length === 0 ? Uint8Array.of(0) : magnitude.subarray(i);
-  if (((trimmed[0] as number) & 0x80) !== 0) return encodeTlv(DerTag.INTEGER, Uint8Array.of(0), trimmed);
+  if (((trimmed[0] as number) & 0x80) !== 0)
+    return encodeTlv(DerTag.INTEGER, Uint8Array.of(0), trimmed);
   return encodeTlv(DerTag.INTEGER, trimmed);
 }
 
 /** INTEGER from a small non-negative number. */
 export function encodeSmallInteger(value: number): Buffer {
-  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`encodeSmallInteger takes a non-negative safe integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new TypeError(`encodeSmallInteger takes a non-negative safe integer, got ${value}`);
   const octets: number[] = [];
   let n = value;
   do {
@@ -437,7 +508,8 @@ function pad(n: number, width: number): string {
 export function encodeUtcTime(ms: number): Buffer {
   const d = new Date(ms);
   const year = d.getUTCFullYear();
-  if (!Number.isFinite(ms) || year < 1950 || year > 2049) throw new TypeError(`UTCTime cannot encode year ${year}`);
+  if (!Number.isFinite(ms) || year < 1950 || year > 2049)
+    throw new TypeError(`UTCTime cannot encode year ${year}`);
   const text = `${pad(year % 100, 2)}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCDate(), 2)}${pad(d.getUTCHours(), 2)}${pad(d.getUTCMinutes(), 2)}${pad(d.getUTCSeconds(), 2)}Z`;
   return encodeTlv(DerTag.UTC_TIME, Buffer.from(text, 'latin1'));
 }
@@ -446,7 +518,8 @@ export function encodeUtcTime(ms: number): Buffer {
 export function encodeGeneralizedTime(ms: number): Buffer {
   const d = new Date(ms);
   const year = d.getUTCFullYear();
-  if (!Number.isFinite(ms) || year < 0 || year > 9999) throw new TypeError(`GeneralizedTime cannot encode year ${year}`);
+  if (!Number.isFinite(ms) || year < 0 || year > 9999)
+    throw new TypeError(`GeneralizedTime cannot encode year ${year}`);
   const text = `${pad(year, 4)}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCDate(), 2)}${pad(d.getUTCHours(), 2)}${pad(d.getUTCMinutes(), 2)}${pad(d.getUTCSeconds(), 2)}Z`;
   return encodeTlv(DerTag.GENERALIZED_TIME, Buffer.from(text, 'latin1'));
 }

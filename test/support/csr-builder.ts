@@ -1,5 +1,10 @@
 import { sign, type KeyObject } from 'node:crypto';
-import { encodeBitString, encodeSequence, encodeSmallInteger, encodeTlv } from '../../src/shared/der.js';
+import {
+  encodeBitString,
+  encodeSequence,
+  encodeSmallInteger,
+  encodeTlv,
+} from '../../src/shared/der.js';
 
 /**
  * Builds CertificationRequests field by field, for rejection tests that need a structure no
@@ -18,7 +23,11 @@ export interface CsrParts {
 }
 
 export function buildCsrDer(parts: CsrParts): Buffer {
-  const fields: Uint8Array[] = [encodeSmallInteger(parts.version ?? 0), parts.subject ?? encodeSequence(), parts.spki];
+  const fields: Uint8Array[] = [
+    encodeSmallInteger(parts.version ?? 0),
+    parts.subject ?? encodeSequence(),
+    parts.spki,
+  ];
   if (parts.attributes !== null) fields.push(parts.attributes ?? encodeTlv(0xa0));
   const cri = encodeSequence(...fields);
   return encodeSequence(cri, parts.signatureAlgorithm, encodeBitString(parts.signWith(cri)));

@@ -3,7 +3,13 @@ import * as x509 from '@peculiar/x509';
 import { expect } from '@jest/globals';
 import { join } from 'node:path';
 import type { IssuedCertificate } from '../../src/issuer/certificate-signer.js';
-import { openssl, scratchDirectory, writeFiles, type TestKeyType, type TestPki } from './signing-test-pki.js';
+import {
+  openssl,
+  scratchDirectory,
+  writeFiles,
+  type TestKeyType,
+  type TestPki,
+} from './signing-test-pki.js';
 
 /**
  * Checks an issued chain against the workload profile (rules 4-9, 14-16 of
@@ -68,7 +74,11 @@ export async function expectLeafProfile(expected: ExpectedLeaf): Promise<x509.X5
   // Empty subject (rule 5), issuer name byte-equal to the issuer certificate's subject.
   expect(leaf.subject).toBe('');
   expect(leaf.subjectName.toArrayBuffer().byteLength).toBe(2);
-  expect(Buffer.from(leaf.issuerName.toArrayBuffer()).equals(Buffer.from(issuer.subjectName.toArrayBuffer()))).toBe(true);
+  expect(
+    Buffer.from(leaf.issuerName.toArrayBuffer()).equals(
+      Buffer.from(issuer.subjectName.toArrayBuffer()),
+    ),
+  ).toBe(true);
 
   // Dates.
   expect(leaf.notBefore.getTime()).toBe(expected.notBefore.getTime());
@@ -101,7 +111,10 @@ export async function expectLeafProfile(expected: ExpectedLeaf): Promise<x509.X5
 
   const keyUsage = leaf.getExtension(x509.KeyUsagesExtension);
   expect(keyUsage?.critical).toBe(true); // rule 7
-  const usages = expected.keyType === 'RSA-2048' ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.digitalSignature;
+  const usages =
+    expected.keyType === 'RSA-2048'
+      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+      : x509.KeyUsageFlags.digitalSignature;
   expect(keyUsage?.usages).toBe(usages);
 
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
@@ -117,10 +130,18 @@ export async function expectLeafProfile(expected: ExpectedLeaf): Promise<x509.X5
   // Rules 4 and 5: critical SAN, exactly one URI (the SPIFFE ID), then the DNS names.
   const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
   expect(san?.critical).toBe(true);
-  expect(san?.names.toJSON()).toEqual([{ type: 'url', value: expected.spiffeId }, ...expected.dnsNames.map((value) => ({ type: 'dns', value }))]);
+  expect(san?.names.toJSON()).toEqual([
+    { type: 'url', value: expected.spiffeId },
+    ...expected.dnsNames.map((value) => ({ type: 'dns', value })),
+  ]);
 
   expectOpensslView(leafPem, expected, ski?.keyId ?? '');
-  expectOpensslVerifies(issued.certificateChainPem, pki.rootPem, expected.verifyAt, expected.strict ?? true);
+  expectOpensslVerifies(
+    issued.certificateChainPem,
+    pki.rootPem,
+    expected.verifyAt,
+    expected.strict ?? true,
+  );
   return leaf;
 }
 
@@ -130,19 +151,38 @@ function expectOpensslView(leafPem: string, expected: ExpectedLeaf, skiHex: stri
   expect(text).toContain('Version: 3 (0x2)');
   expect(text).toMatch(/\n\s+Subject: *\n/);
   expect(text).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:FALSE\n/);
-  const keyUsage = expected.keyType === 'RSA-2048' ? 'Digital Signature, Key Encipherment' : 'Digital Signature';
+  const keyUsage =
+    expected.keyType === 'RSA-2048' ? 'Digital Signature, Key Encipherment' : 'Digital Signature';
   expect(text).toMatch(new RegExp(`X509v3 Key Usage: critical\\n\\s+${keyUsage}\\n`));
-  expect(text).toMatch(/X509v3 Extended Key Usage: *\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
-  expect(text).toMatch(new RegExp(`X509v3 Authority Key Identifier: *\\n\\s+(keyid:)?${colonHex(expected.pki.issuerKeyIdHex)}\\n`));
+  expect(text).toMatch(
+    /X509v3 Extended Key Usage: *\n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/,
+  );
+  expect(text).toMatch(
+    new RegExp(
+      `X509v3 Authority Key Identifier: *\\n\\s+(keyid:)?${colonHex(expected.pki.issuerKeyIdHex)}\\n`,
+    ),
+  );
   expect(text).toMatch(new RegExp(`X509v3 Subject Key Identifier: *\\n\\s+${colonHex(skiHex)}\\n`));
-  const sanLine = [`URI:${expected.spiffeId}`, ...expected.dnsNames.map((d) => `DNS:${d}`)].join(', ');
+  const sanLine = [`URI:${expected.spiffeId}`, ...expected.dnsNames.map((d) => `DNS:${d}`)].join(
+    ', ',
+  );
   expect(text).toContain(`X509v3 Subject Alternative Name: critical\n                ${sanLine}\n`);
-  const issuerSubject = openssl(['x509', '-noout', '-subject', '-nameopt', 'RFC2253'], expected.pki.issuerPem).replace(/^subject=/, '').trim();
+  const issuerSubject = openssl(
+    ['x509', '-noout', '-subject', '-nameopt', 'RFC2253'],
+    expected.pki.issuerPem,
+  )
+    .replace(/^subject=/, '')
+    .trim();
   expect(text).toContain(`Issuer: ${issuerSubject}\n`);
 }
 
 /** openssl verify -x509_strict for both TLS purposes at `at`. */
-export function expectOpensslVerifies(chainPem: string, anchorsPem: string, at: Date, strict = true): void {
+export function expectOpensslVerifies(
+  chainPem: string,
+  anchorsPem: string,
+  at: Date,
+  strict = true,
+): void {
   const { dir, remove } = scratchDirectory();
   try {
     const leafPem = firstCertificatePem(chainPem);

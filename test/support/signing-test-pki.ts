@@ -17,27 +17,43 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 export type TestKeyType = 'P-256' | 'P-384' | 'Ed25519' | 'RSA-2048';
 
 interface KeyAlgorithms {
-  readonly generate: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm;
+  readonly generate:
+    webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | webcrypto.Algorithm;
   readonly signing: webcrypto.RsaHashedImportParams | webcrypto.EcdsaParams | webcrypto.Algorithm;
 }
 
 export function testKeyAlgorithms(type: TestKeyType): KeyAlgorithms {
   switch (type) {
     case 'P-256':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-256' } as webcrypto.EcKeyGenParams, signing: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams };
+      return {
+        generate: { name: 'ECDSA', namedCurve: 'P-256' } as webcrypto.EcKeyGenParams,
+        signing: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams,
+      };
     case 'P-384':
-      return { generate: { name: 'ECDSA', namedCurve: 'P-384' } as webcrypto.EcKeyGenParams, signing: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams };
+      return {
+        generate: { name: 'ECDSA', namedCurve: 'P-384' } as webcrypto.EcKeyGenParams,
+        signing: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams,
+      };
     case 'Ed25519':
       return { generate: { name: 'Ed25519' }, signing: { name: 'Ed25519' } };
     case 'RSA-2048': {
-      const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' } as webcrypto.RsaHashedKeyGenParams;
+      const rsa = {
+        name: 'RSASSA-PKCS1-v1_5',
+        modulusLength: 2048,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: 'SHA-256',
+      } as webcrypto.RsaHashedKeyGenParams;
       return { generate: rsa, signing: rsa };
     }
   }
 }
 
 export async function generateTestKeys(type: TestKeyType): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(testKeyAlgorithms(type).generate as webcrypto.EcKeyGenParams, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(
+    testKeyAlgorithms(type).generate as webcrypto.EcKeyGenParams,
+    true,
+    ['sign', 'verify'],
+  )) as CryptoKeyPair;
 }
 
 export interface TestPkiOptions {
@@ -68,7 +84,8 @@ const YEAR_MS = 365 * 24 * 3600 * 1000;
 /** A root and an issuer under it, as the CA would hand them to the signer. */
 export async function createTestPki(options: TestPkiOptions = {}): Promise<TestPki> {
   const issuerKeyType = options.issuerKeyType ?? 'P-256';
-  const rootKeyType = options.rootKeyType ?? (issuerKeyType === 'RSA-2048' ? 'P-256' : issuerKeyType);
+  const rootKeyType =
+    options.rootKeyType ?? (issuerKeyType === 'RSA-2048' ? 'P-256' : issuerKeyType);
   const label = options.label ?? 'test';
   const trustDomain = options.trustDomain ?? 'example.org';
   const notBefore = options.notBefore ?? new Date(Date.UTC(2025, 0, 1));
@@ -85,7 +102,10 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
     keys: rootKeys,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }]),
     ],
@@ -104,18 +124,35 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
     signingKey: rootKeys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       ...(options.issuerWithoutSki ? [] : [issuerSki]),
       await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }]),
     ],
   });
 
-  const issuerKeyPem = KeyObject.from(issuerKeys.privateKey).export({ format: 'pem', type: 'pkcs8' }) as string;
+  const issuerKeyPem = KeyObject.from(issuerKeys.privateKey).export({
+    format: 'pem',
+    type: 'pkcs8',
+  }) as string;
   const rootPem = root.toString('pem') + '\n';
   const issuerPem = issuer.toString('pem') + '\n';
-  const bundle = trustBundleFromMaterial({ generation: options.generation ?? 1, anchorsPem: rootPem, issuerChainPem: issuerPem, issuerKeyPem });
-  return { bundle, rootPem, issuerPem, issuerKeyIdHex: issuerSki.keyId.toLowerCase(), issuerKeyType };
+  const bundle = trustBundleFromMaterial({
+    generation: options.generation ?? 1,
+    anchorsPem: rootPem,
+    issuerChainPem: issuerPem,
+    issuerKeyPem,
+  });
+  return {
+    bundle,
+    rootPem,
+    issuerPem,
+    issuerKeyIdHex: issuerSki.keyId.toLowerCase(),
+    issuerKeyType,
+  };
 }
 
 export interface TestCsr {
@@ -132,7 +169,10 @@ export interface TestCsrOptions {
 }
 
 /** A CSR made with @peculiar/x509 (an encoder Warden did not write). */
-export async function makePeculiarCsr(type: TestKeyType, options: TestCsrOptions = {}): Promise<TestCsr> {
+export async function makePeculiarCsr(
+  type: TestKeyType,
+  options: TestCsrOptions = {},
+): Promise<TestCsr> {
   const keys = await generateTestKeys(type);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: options.name ?? 'CN=workload',
@@ -147,7 +187,11 @@ export async function makePeculiarCsr(type: TestKeyType, options: TestCsrOptions
 
 /** Runs the openssl CLI; returns stdout. Throws with stderr on failure. */
 export function openssl(args: readonly string[], input?: string | Uint8Array): string {
-  return execFileSync('openssl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync('openssl', args, {
+    input,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** A scratch directory removed by the returned function. */
@@ -164,13 +208,28 @@ const OPENSSL_NEWKEY: Readonly<Record<TestKeyType, readonly string[]>> = {
 };
 
 /** A CSR made by `openssl req`, optionally asking for extensions with -addext. */
-export function makeOpensslCsr(type: TestKeyType, options: { subject?: string; addext?: readonly string[] } = {}): TestCsr {
+export function makeOpensslCsr(
+  type: TestKeyType,
+  options: { subject?: string; addext?: readonly string[] } = {},
+): TestCsr {
   const { dir, remove } = scratchDirectory();
   try {
     const keyPath = join(dir, 'key.pem');
     const csrPath = join(dir, 'csr.pem');
     const addext = (options.addext ?? []).flatMap((e) => ['-addext', e]);
-    openssl(['req', '-new', ...OPENSSL_NEWKEY[type], '-nodes', '-keyout', keyPath, '-subj', options.subject ?? '/CN=workload', ...addext, '-out', csrPath]);
+    openssl([
+      'req',
+      '-new',
+      ...OPENSSL_NEWKEY[type],
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-subj',
+      options.subject ?? '/CN=workload',
+      ...addext,
+      '-out',
+      csrPath,
+    ]);
     const pem = readFileSync(csrPath, 'utf8');
     const spkiPem = openssl(['pkey', '-in', keyPath, '-pubout']);
     const spkiDer = Buffer.from(spkiPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
@@ -198,7 +257,10 @@ export type { NodeX509Certificate };
  * A CSR from `openssl genpkey <genpkeyArgs>` then `openssl req -new -key ... <reqArgs>`, for
  * key types Warden refuses (RSA-1024, secp256k1, P-521, Ed448, DSA, explicit curves...).
  */
-export function makeOpensslCsrWithKey(genpkeyArgs: readonly string[], reqArgs: readonly string[] = []): string {
+export function makeOpensslCsrWithKey(
+  genpkeyArgs: readonly string[],
+  reqArgs: readonly string[] = [],
+): string {
   const { dir, remove } = scratchDirectory();
   try {
     const keyPath = join(dir, 'key.pem');
@@ -214,7 +276,16 @@ export function makeOpensslDsaCsr(): string {
   const { dir, remove } = scratchDirectory();
   try {
     const paramPath = join(dir, 'dsa-params.pem');
-    openssl(['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:1024', '-out', paramPath]);
+    openssl([
+      'genpkey',
+      '-genparam',
+      '-algorithm',
+      'DSA',
+      '-pkeyopt',
+      'dsa_paramgen_bits:1024',
+      '-out',
+      paramPath,
+    ]);
     return makeOpensslCsrWithKey(['-paramfile', paramPath]);
   } finally {
     remove();

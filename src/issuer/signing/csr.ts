@@ -13,7 +13,12 @@ import {
   smallInteger,
 } from '../../shared/der.js';
 import { WardenError } from '../../shared/errors.js';
-import { importWorkloadPublicKey, parseSubjectPublicKeyInfo, type WorkloadKeyType, type WorkloadPublicKey } from './public-key.js';
+import {
+  importWorkloadPublicKey,
+  parseSubjectPublicKeyInfo,
+  type WorkloadKeyType,
+  type WorkloadPublicKey,
+} from './public-key.js';
 
 /**
  * Largest CSR accepted, checked before any parsing. An RSA-8192 CSR with a few attributes is
@@ -45,9 +50,24 @@ const SIGNATURE_ALGORITHMS: Readonly<Record<string, SignatureAlgorithm>> = {
   '2b6570': { name: 'Ed25519', family: 'Ed25519', hash: null, params: 'absent' },
   // RFC 4055 §5 says NULL; some encoders omit it. The parameters carry no meaning here, so
   // both are accepted rather than refusing otherwise valid sidecar CSRs.
-  '2a864886f70d01010b': { name: 'sha256WithRSAEncryption', family: 'RSA', hash: 'sha256', params: 'null-or-absent' },
-  '2a864886f70d01010c': { name: 'sha384WithRSAEncryption', family: 'RSA', hash: 'sha384', params: 'null-or-absent' },
-  '2a864886f70d01010d': { name: 'sha512WithRSAEncryption', family: 'RSA', hash: 'sha512', params: 'null-or-absent' },
+  '2a864886f70d01010b': {
+    name: 'sha256WithRSAEncryption',
+    family: 'RSA',
+    hash: 'sha256',
+    params: 'null-or-absent',
+  },
+  '2a864886f70d01010c': {
+    name: 'sha384WithRSAEncryption',
+    family: 'RSA',
+    hash: 'sha384',
+    params: 'null-or-absent',
+  },
+  '2a864886f70d01010d': {
+    name: 'sha512WithRSAEncryption',
+    family: 'RSA',
+    hash: 'sha512',
+    params: 'null-or-absent',
+  },
 };
 
 // Recognised but refused signature algorithms, so the message names them.
@@ -61,7 +81,12 @@ const REFUSED_SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
   '2b6571': 'Ed448',
 };
 
-const KEY_FAMILY: Readonly<Record<WorkloadKeyType, KeyFamily>> = { 'P-256': 'EC', 'P-384': 'EC', Ed25519: 'Ed25519', RSA: 'RSA' };
+const KEY_FAMILY: Readonly<Record<WorkloadKeyType, KeyFamily>> = {
+  'P-256': 'EC',
+  'P-384': 'EC',
+  Ed25519: 'Ed25519',
+  RSA: 'RSA',
+};
 
 /** What the signer takes from a CSR: the key, and what proves the requester holds it. */
 export interface ParsedCsr {
@@ -90,18 +115,23 @@ export function decodeCsrPem(input: Uint8Array): Buffer {
   if (input.length === 0) throw csrInvalid('CSR is empty');
   if (input.length > MAX_CSR_BYTES) {
     // Checked before anything else looks at the bytes (cert-manager GHSA-r4pg-vg54-wxx4 et al.).
-    throw new WardenError('ERR_REQUEST_TOO_LARGE', `CSR is ${input.length} bytes, more than the ${MAX_CSR_BYTES}-byte limit`);
+    throw new WardenError(
+      'ERR_REQUEST_TOO_LARGE',
+      `CSR is ${input.length} bytes, more than the ${MAX_CSR_BYTES}-byte limit`,
+    );
   }
   for (let i = 0; i < input.length; i++) {
     const b = input[i] as number;
-    if (b > 0x7e || (b < 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09)) throw csrInvalid(`CSR is not PEM: byte ${i} is not printable ASCII`);
+    if (b > 0x7e || (b < 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09))
+      throw csrInvalid(`CSR is not PEM: byte ${i} is not printable ASCII`);
   }
   const text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
   if (WHITESPACE_ONLY.test(text)) throw csrInvalid('CSR is empty');
 
   const beginAt = text.indexOf('-----BEGIN ');
   if (beginAt === -1) throw csrInvalid('CSR is not PEM: no "-----BEGIN" line');
-  if (!WHITESPACE_ONLY.test(text.slice(0, beginAt))) throw csrInvalid('CSR PEM has data before the BEGIN line');
+  if (!WHITESPACE_ONLY.test(text.slice(0, beginAt)))
+    throw csrInvalid('CSR PEM has data before the BEGIN line');
 
   BEGIN_LINE.lastIndex = beginAt;
   const begin = BEGIN_LINE.exec(text);
@@ -115,21 +145,28 @@ export function decodeCsrPem(input: Uint8Array): Buffer {
   const endAt = text.indexOf('-----END ', bodyStart);
   const nextBegin = text.indexOf('-----BEGIN ', bodyStart);
   if (endAt === -1) throw csrInvalid('CSR PEM block has no END line');
-  if (nextBegin !== -1 && nextBegin < endAt) throw csrInvalid('CSR PEM block is not closed before the next BEGIN line');
+  if (nextBegin !== -1 && nextBegin < endAt)
+    throw csrInvalid('CSR PEM block is not closed before the next BEGIN line');
   END_LINE.lastIndex = endAt;
   const end = END_LINE.exec(text);
-  if (!end || end[1] !== label) throw csrInvalid(`CSR PEM END line does not match "-----BEGIN ${label}-----"`);
+  if (!end || end[1] !== label)
+    throw csrInvalid(`CSR PEM END line does not match "-----BEGIN ${label}-----"`);
 
   const after = text.slice(END_LINE.lastIndex);
   if (!WHITESPACE_ONLY.test(after)) {
-    throw csrInvalid(after.includes('-----BEGIN ') ? 'CSR contains more than one PEM block' : 'CSR PEM has data after the END line');
+    throw csrInvalid(
+      after.includes('-----BEGIN ')
+        ? 'CSR contains more than one PEM block'
+        : 'CSR PEM has data after the END line',
+    );
   }
 
   const rawBody = text.slice(bodyStart, endAt);
   if (rawBody.includes(':')) throw csrInvalid('CSR PEM headers are not allowed');
   const body = rawBody.replace(/[ \t\r\n]+/g, '');
   if (body.length === 0) throw csrInvalid('CSR PEM block is empty');
-  if (body.length % 4 !== 0 || !BASE64_BODY.test(body)) throw csrInvalid('CSR PEM body is not valid base64');
+  if (body.length % 4 !== 0 || !BASE64_BODY.test(body))
+    throw csrInvalid('CSR PEM body is not valid base64');
   const der = Buffer.from(body, 'base64');
   // Buffer's decoder ignores non-zero padding bits; canonical base64 re-encodes to itself.
   if (der.toString('base64') !== body) throw csrInvalid('CSR PEM body is not canonical base64');
@@ -171,11 +208,14 @@ export function parseCsrDer(der: Uint8Array): ParsedCsr {
       throw csrInvalid(`CSR signature algorithm ${name} is not accepted`);
     }
     if (params) {
-      if (algorithm.params === 'absent') throw csrInvalid(`CSR signature algorithm ${algorithm.name} must not have parameters`);
+      if (algorithm.params === 'absent')
+        throw csrInvalid(`CSR signature algorithm ${algorithm.name} must not have parameters`);
       expectNull(params, `${algorithm.name} parameters`);
     }
     if (algorithm.family !== KEY_FAMILY[publicKey.type]) {
-      throw csrInvalid(`CSR signature algorithm ${algorithm.name} does not match its ${publicKey.type} key`);
+      throw csrInvalid(
+        `CSR signature algorithm ${algorithm.name} does not match its ${publicKey.type} key`,
+      );
     }
     const { unusedBits, bytes: signature } = bitStringContent(der, sigElement, 'signature');
     if (unusedBits !== 0) throw csrInvalid('CSR signature BIT STRING has unused bits');
@@ -204,9 +244,17 @@ export async function verifyCsrSignature(csr: ParsedCsr): Promise<void> {
     ok = cryptoVerify(csr.verifyHash, csr.certificationRequestInfo, key, csr.signature);
   } catch (err) {
     // OpenSSL throws instead of returning false for some malformed signatures.
-    throw new WardenError('ERR_CSR_SIGNATURE', `CSR ${csr.signatureAlgorithm} signature is malformed`, { cause: err });
+    throw new WardenError(
+      'ERR_CSR_SIGNATURE',
+      `CSR ${csr.signatureAlgorithm} signature is malformed`,
+      { cause: err },
+    );
   }
-  if (!ok) throw new WardenError('ERR_CSR_SIGNATURE', `CSR ${csr.signatureAlgorithm} signature does not verify with its public key`);
+  if (!ok)
+    throw new WardenError(
+      'ERR_CSR_SIGNATURE',
+      `CSR ${csr.signatureAlgorithm} signature does not verify with its public key`,
+    );
 }
 
 /** The whole CSR step of issuance: size cap, PEM, DER, key rules, proof of possession. */

@@ -31,7 +31,10 @@ const OID_SUBJECT_KEY_IDENTIFIER = '551d0e';
  * CA's validated trust material, so a failure here is a trust-material problem, not a
  * request problem.
  */
-export function readIssuerCertificate(cert: X509Certificate, what = 'issuer certificate'): IssuerCertificateFields {
+export function readIssuerCertificate(
+  cert: X509Certificate,
+  what = 'issuer certificate',
+): IssuerCertificateFields {
   const der = cert.raw;
   try {
     const top = readSingleElement(der, DerTag.SEQUENCE, 'Certificate');
@@ -61,12 +64,18 @@ export function readIssuerCertificate(cert: X509Certificate, what = 'issuer cert
       const list = wrapper.enter(wrapper.next('extensions', DerTag.SEQUENCE), 'extensions');
       while (list.hasMore) {
         const ext = list.enter(list.next('extension', DerTag.SEQUENCE), 'extension');
-        const oid = Buffer.from(oidContent(der, ext.next('extnID', DerTag.OID), 'extnID')).toString('hex');
+        const oid = Buffer.from(oidContent(der, ext.next('extnID', DerTag.OID), 'extnID')).toString(
+          'hex',
+        );
         ext.optional(DerTag.BOOLEAN);
         const value = ext.next('extnValue', DerTag.OCTET_STRING);
         ext.finish('extension');
         if (oid === OID_SUBJECT_KEY_IDENTIFIER) {
-          const inner = readSingleElement(contentOf(der, value), DerTag.OCTET_STRING, 'SubjectKeyIdentifier');
+          const inner = readSingleElement(
+            contentOf(der, value),
+            DerTag.OCTET_STRING,
+            'SubjectKeyIdentifier',
+          );
           const id = contentOf(contentOf(der, value), inner);
           if (id.length === 0) throw new DerError('SubjectKeyIdentifier is empty', value.start);
           keyIdentifier = Buffer.from(id);
@@ -78,7 +87,11 @@ export function readIssuerCertificate(cert: X509Certificate, what = 'issuer cert
       // RFC 5280 §4.2.1.2 method (1), what Go and OpenSSL compute: SHA-1 of the key bits.
       const spki = tbs.enter(spkiElement, 'subjectPublicKeyInfo');
       spki.next('algorithm', DerTag.SEQUENCE);
-      const { bytes } = bitStringContent(der, spki.next('subjectPublicKey', DerTag.BIT_STRING), 'subjectPublicKey');
+      const { bytes } = bitStringContent(
+        der,
+        spki.next('subjectPublicKey', DerTag.BIT_STRING),
+        'subjectPublicKey',
+      );
       keyIdentifier = createHash('sha1').update(bytes).digest();
     }
     return {
@@ -89,7 +102,12 @@ export function readIssuerCertificate(cert: X509Certificate, what = 'issuer cert
       hasSubjectKeyIdentifier,
     };
   } catch (err) {
-    if (err instanceof DerError) throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${what} cannot be read: ${err.message}`, { cause: err });
+    if (err instanceof DerError)
+      throw new WardenError(
+        'ERR_TRUST_MATERIAL_INVALID',
+        `${what} cannot be read: ${err.message}`,
+        { cause: err },
+      );
     throw err;
   }
 }

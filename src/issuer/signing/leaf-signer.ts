@@ -1,9 +1,19 @@
-import { constants as cryptoConstants, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  constants as cryptoConstants,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { WardenError } from '../../shared/errors.js';
 import { parseSpiffeId } from '../../shared/spiffe-id.js';
 import { issuingCertificate, type TrustBundle } from '../../ca/trust-bundle.js';
-import type { CertificateSigner, IssuedCertificate, LeafProfileOptions, WorkloadCertificateRequest } from '../certificate-signer.js';
+import type {
+  CertificateSigner,
+  IssuedCertificate,
+  LeafProfileOptions,
+  WorkloadCertificateRequest,
+} from '../certificate-signer.js';
 import { readVerifiedCsrKey } from './csr.js';
 import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
 
@@ -25,18 +35,25 @@ export function assertWorkloadIdentity(request: WorkloadCertificateRequest): voi
   if (!(request.csrPem instanceof Uint8Array)) throw new TypeError('csrPem must be a Uint8Array');
   const parsed = parseSpiffeId(request.spiffeId);
   if (!parsed) throw new TypeError('spiffeId is not a valid SPIFFE ID');
-  if (parsed.segments.length === 0) throw new TypeError('a workload SPIFFE ID needs a non-root path (rule 4)');
+  if (parsed.segments.length === 0)
+    throw new TypeError('a workload SPIFFE ID needs a non-root path (rule 4)');
   if (!Array.isArray(request.dnsNames)) throw new TypeError('dnsNames must be an array');
   for (const name of request.dnsNames) {
-    if (typeof name !== 'string' || name.length > 253 || !name.split('.').every((label) => DNS_LABEL.test(label))) {
+    if (
+      typeof name !== 'string' ||
+      name.length > 253 ||
+      !name.split('.').every((label) => DNS_LABEL.test(label))
+    ) {
       throw new TypeError('dnsNames contains a name that is not a valid DNS name');
     }
   }
 }
 
 export function assertLeafProfile(profile: LeafProfileOptions): void {
-  if (!Number.isFinite(profile.ttlMs) || profile.ttlMs <= 0) throw new TypeError('profile.ttlMs must be a positive number of milliseconds');
-  if (!Number.isFinite(profile.skewMs) || profile.skewMs < 0) throw new TypeError('profile.skewMs must be zero or more milliseconds');
+  if (!Number.isFinite(profile.ttlMs) || profile.ttlMs <= 0)
+    throw new TypeError('profile.ttlMs must be a positive number of milliseconds');
+  if (!Number.isFinite(profile.skewMs) || profile.skewMs < 0)
+    throw new TypeError('profile.skewMs must be zero or more milliseconds');
 }
 
 const PEM_LINE = 64;
@@ -63,9 +80,14 @@ export function createLeafIssuer(bundle: TrustBundle, profile: LeafProfileOption
   const issuerPrivateKey: KeyObject = bundle.issuerKey;
   const issuerPublicKey: KeyObject = issuingCertificate(bundle).publicKey;
   const { hash } = template.scheme;
-  const rsaPadding = template.scheme.keyType === 'RSA' ? cryptoConstants.RSA_PKCS1_PADDING : undefined;
-  const chainPem = bundle.issuerChainPem.endsWith('\n') ? bundle.issuerChainPem : `${bundle.issuerChainPem}\n`;
-  const trustAnchorsPem: readonly string[] = Object.freeze(bundle.anchors.map((cert) => cert.toString()));
+  const rsaPadding =
+    template.scheme.keyType === 'RSA' ? cryptoConstants.RSA_PKCS1_PADDING : undefined;
+  const chainPem = bundle.issuerChainPem.endsWith('\n')
+    ? bundle.issuerChainPem
+    : `${bundle.issuerChainPem}\n`;
+  const trustAnchorsPem: readonly string[] = Object.freeze(
+    bundle.anchors.map((cert) => cert.toString()),
+  );
   const generation = bundle.generation;
 
   return {
@@ -77,15 +99,31 @@ export function createLeafIssuer(bundle: TrustBundle, profile: LeafProfileOption
 
       let signature: Buffer;
       try {
-        signature = rsaPadding === undefined ? cryptoSign(hash, leaf.tbsCertificate, issuerPrivateKey) : cryptoSign(hash, leaf.tbsCertificate, { key: issuerPrivateKey, padding: rsaPadding });
+        signature =
+          rsaPadding === undefined
+            ? cryptoSign(hash, leaf.tbsCertificate, issuerPrivateKey)
+            : cryptoSign(hash, leaf.tbsCertificate, { key: issuerPrivateKey, padding: rsaPadding });
       } catch (err) {
         throw new WardenError('ERR_SIGNING_FAILED', 'signing the leaf failed', { cause: err });
       }
       // Validate what we mint before returning it (rule 18): the signature under the issuer's
       // public key, and a notAfter inside the chain's.
-      const selfCheck = rsaPadding === undefined ? cryptoVerify(hash, leaf.tbsCertificate, issuerPublicKey, signature) : cryptoVerify(hash, leaf.tbsCertificate, { key: issuerPublicKey, padding: rsaPadding }, signature);
-      if (!selfCheck) throw new WardenError('ERR_SIGNING_FAILED', 'minted leaf failed its self-check (signature does not verify under the issuer certificate)');
-      if (leaf.notAfterMs > template.chainNotAfterMs) throw new WardenError('ERR_SIGNING_FAILED', 'minted leaf would outlive its issuer');
+      const selfCheck =
+        rsaPadding === undefined
+          ? cryptoVerify(hash, leaf.tbsCertificate, issuerPublicKey, signature)
+          : cryptoVerify(
+              hash,
+              leaf.tbsCertificate,
+              { key: issuerPublicKey, padding: rsaPadding },
+              signature,
+            );
+      if (!selfCheck)
+        throw new WardenError(
+          'ERR_SIGNING_FAILED',
+          'minted leaf failed its self-check (signature does not verify under the issuer certificate)',
+        );
+      if (leaf.notAfterMs > template.chainNotAfterMs)
+        throw new WardenError('ERR_SIGNING_FAILED', 'minted leaf would outlive its issuer');
 
       const der = template.wrap(leaf.tbsCertificate, signature);
       return {
@@ -105,7 +143,11 @@ export function createLeafIssuer(bundle: TrustBundle, profile: LeafProfileOption
  * from `clock` at each request. For material that changes, use createSigningPool (workers: 0
  * signs in-thread with the same code and follows the TrustSource).
  */
-export function createLeafSigner(bundle: TrustBundle, profile: LeafProfileOptions, clock: Clock = systemClock): CertificateSigner {
+export function createLeafSigner(
+  bundle: TrustBundle,
+  profile: LeafProfileOptions,
+  clock: Clock = systemClock,
+): CertificateSigner {
   const issuer = createLeafIssuer(bundle, profile);
   let closed = false;
   return {

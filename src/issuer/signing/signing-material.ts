@@ -23,16 +23,22 @@ export function signingMaterialOf(bundle: TrustBundle): SigningMaterial {
   };
 }
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----/g;
+const CERTIFICATE_BLOCK =
+  /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----/g;
 
 function certificatesIn(pem: string, what: string): X509Certificate[] {
   const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
-  if (blocks.length === 0) throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${what} holds no certificate`);
+  if (blocks.length === 0)
+    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${what} holds no certificate`);
   return blocks.map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch (err) {
-      throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${what} certificate ${i + 1} cannot be parsed`, { cause: err });
+      throw new WardenError(
+        'ERR_TRUST_MATERIAL_INVALID',
+        `${what} certificate ${i + 1} cannot be parsed`,
+        { cause: err },
+      );
     }
   });
 }
@@ -46,7 +52,9 @@ export function trustBundleFromMaterial(material: SigningMaterial): TrustBundle 
   try {
     issuerKey = createPrivateKey(material.issuerKeyPem);
   } catch (err) {
-    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', 'issuer key cannot be parsed', { cause: err });
+    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', 'issuer key cannot be parsed', {
+      cause: err,
+    });
   }
   return {
     generation: material.generation,

@@ -1,12 +1,30 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { describeError, WardenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { TrustBundle, TrustSource } from '../../ca/trust-bundle.js';
-import type { CertificateSigner, IssuedCertificate, LeafProfileOptions, WorkloadCertificateRequest } from '../certificate-signer.js';
-import { assertLeafProfile, assertWorkloadIdentity, createLeafIssuer, type LeafIssuer } from './leaf-signer.js';
+import type {
+  CertificateSigner,
+  IssuedCertificate,
+  LeafProfileOptions,
+  WorkloadCertificateRequest,
+} from '../certificate-signer.js';
+import {
+  assertLeafProfile,
+  assertWorkloadIdentity,
+  createLeafIssuer,
+  type LeafIssuer,
+} from './leaf-signer.js';
 import { signingMaterialOf, type SigningMaterial } from './signing-material.js';
-import { fromWireError, fromWireIssued, type FromSigningWorker, type SigningWorkerData, type ToSigningWorker } from './signing-protocol.js';
+import {
+  fromWireError,
+  fromWireIssued,
+  type FromSigningWorker,
+  type SigningWorkerData,
+  type ToSigningWorker,
+  type WireSignRequest,
+} from './signing-protocol.js';
 
 export interface SigningPoolOptions {
   /** Where the trust material comes from; every change reaches every worker (see below). */
@@ -36,6 +54,14 @@ export interface SigningPool extends CertificateSigner {
 }
 
 export const DEFAULT_MAX_QUEUE = 256;
+
+/**
+ * The default for `--workers` (issue 7): one signing thread per available core. The gRPC
+ * edge shares those cores from the main thread; bench/sign-path.ts shows the trade-off.
+ */
+export function defaultSigningWorkerCount(): number {
+  return availableParallelism();
+}
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const MAX_RESPAWN_DELAY_MS = 5_000;
 
@@ -59,11 +85,15 @@ interface Pending {
  * (with a growing delay if replacements keep dying before they are ready).
  */
 export function createSigningPool(options: SigningPoolOptions): SigningPool {
-  if (!Number.isInteger(options.workers) || options.workers < 0) throw new TypeError('workers must be a non-negative integer');
+  if (!Number.isInteger(options.workers) || options.workers < 0)
+    throw new TypeError('workers must be a non-negative integer');
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
-  if (!Number.isInteger(maxQueue) || maxQueue < 1) throw new TypeError('maxQueue must be a positive integer');
+  if (!Number.isInteger(maxQueue) || maxQueue < 1)
+    throw new TypeError('maxQueue must be a positive integer');
   assertLeafProfile(options.profile);
-  return options.workers === 0 ? createInThreadPool(options) : new WorkerSigningPool(options, maxQueue);
+  return options.workers === 0
+    ? createInThreadPool(options)
+    : new WorkerSigningPool(options, maxQueue);
 }
 
 function closedError(): WardenError {
@@ -84,8 +114,16 @@ function createInThreadPool(options: SigningPoolOptions): SigningPool {
     } catch (err) {
       // Fail closed: never keep signing with the retired issuer.
       issuer = null;
-      problem = err instanceof WardenError ? err : new WardenError('ERR_SIGNING_FAILED', 'trust material could not be loaded', { cause: err });
-      logger.error({ generation: bundle.generation, err: describeError(err) }, 'signing material could not be loaded; refusing to sign');
+      problem =
+        err instanceof WardenError
+          ? err
+          : new WardenError('ERR_SIGNING_FAILED', 'trust material could not be loaded', {
+              cause: err,
+            });
+      logger.error(
+        { generation: bundle.generation, err: describeError(err) },
+        'signing material could not be loaded; refusing to sign',
+      );
     }
   };
   apply(options.source.current());
@@ -100,7 +138,11 @@ function createInThreadPool(options: SigningPoolOptions): SigningPool {
       if (closed) throw closedError();
       assertWorkloadIdentity(request);
       const current = issuer;
-      if (!current) throw new WardenError('ERR_SIGNING_FAILED', `no usable trust material${problem ? `: ${problem.message}` : ''}`);
+      if (!current)
+        throw new WardenError(
+          'ERR_SIGNING_FAILED',
+          `no usable trust material${problem ? `: ${problem.message}` : ''}`,
+        );
       return current.issue(request, clock.now().getTime());
     },
     async close(): Promise<void> {
@@ -114,6 +156,8 @@ class WorkerSlot {
   readonly index: number;
   readonly worker: Worker;
   readonly inFlight = new Map<number, Pending>();
+  /** Requests accepted this tick, posted together by the next flush. */
+  outgoing: WireSignRequest[] = [];
   ready = false;
   /** Set when the pool terminates it on purpose (close), so exit is not a crash. */
   stopping = false;
@@ -137,6 +181,7 @@ class WorkerSigningPool implements SigningPool {
   readonly #unsubscribe: () => void;
   #material: SigningMaterial;
   #nextId = 1;
+  #flushScheduled = false;
   #nextSlot = 0;
   #closing: Promise<void> | null = null;
   #readyPromise: Promise<void>;
@@ -177,19 +222,54 @@ class WorkerSigningPool implements SigningPool {
       return Promise.reject(err);
     }
     const slot = this.#pickSlot();
-    if (!slot) return Promise.reject(new WardenError('ERR_SIGNING_FAILED', 'no signing worker is available'));
+    if (!slot)
+      return Promise.reject(
+        new WardenError('ERR_SIGNING_FAILED', 'no signing worker is available'),
+      );
     if (slot.inFlight.size >= this.#maxQueue) {
-      return Promise.reject(new WardenError('ERR_OVERLOADED', 'the signing queue is full; retry with backoff', { details: { queueLimit: this.#maxQueue } }));
+      return Promise.reject(
+        new WardenError('ERR_OVERLOADED', 'the signing queue is full; retry with backoff', {
+          details: { queueLimit: this.#maxQueue },
+        }),
+      );
     }
     const id = this.#nextId++;
     // A copy of exactly the CSR bytes: a Buffer view would clone its whole (pooled) backing
     // store; the copy is then transferred, not cloned again.
     const csrPem = new Uint8Array(request.csrPem);
-    const message: ToSigningWorker = { type: 'sign', id, csrPem, spiffeId: request.spiffeId, dnsNames: [...request.dnsNames], nowMs: this.#clock.now().getTime() };
+    slot.outgoing.push({
+      id,
+      csrPem,
+      spiffeId: request.spiffeId,
+      dnsNames: [...request.dnsNames],
+      nowMs: this.#clock.now().getTime(),
+    });
+    this.#scheduleFlush();
     return new Promise<IssuedCertificate>((resolve, reject) => {
       slot.inFlight.set(id, { resolve, reject });
-      slot.worker.postMessage(message, [csrPem.buffer]);
     });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Posts each worker's accumulated requests as one message (see signing-protocol.ts). */
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const slot of this.#slots) {
+      if (!slot || slot.outgoing.length === 0) continue;
+      const requests = slot.outgoing;
+      slot.outgoing = [];
+      const message: ToSigningWorker = { type: 'sign', requests };
+      // Each csrPem was made by `new Uint8Array(...)` in sign(): a plain, exact ArrayBuffer.
+      slot.worker.postMessage(
+        message,
+        requests.map((r) => r.csrPem.buffer as ArrayBuffer),
+      );
+    }
   }
 
   close(): Promise<void> {
@@ -210,36 +290,52 @@ class WorkerSigningPool implements SigningPool {
   }
 
   #spawn(index: number): void {
-    const workerData: SigningWorkerData = { material: this.#material, profile: this.#options.profile };
+    const workerData: SigningWorkerData = {
+      material: this.#material,
+      profile: this.#options.profile,
+    };
     const worker = new Worker(this.#script, { workerData });
     const slot = new WorkerSlot(index, worker);
     this.#slots[index] = slot;
     worker.on('message', (message: FromSigningWorker) => this.#onMessage(slot, message));
-    worker.on('error', (err) => this.#logger.error({ worker: index, err: describeError(err) }, 'signing worker failed'));
-    worker.on('messageerror', (err) => this.#logger.error({ worker: index, err: describeError(err) }, 'signing worker message could not be decoded'));
+    worker.on('error', (err) =>
+      this.#logger.error({ worker: index, err: describeError(err) }, 'signing worker failed'),
+    );
+    worker.on('messageerror', (err) =>
+      this.#logger.error(
+        { worker: index, err: describeError(err) },
+        'signing worker message could not be decoded',
+      ),
+    );
     worker.on('exit', (code) => this.#onExit(slot, code));
   }
 
   #onMessage(slot: WorkerSlot, message: FromSigningWorker): void {
     switch (message.type) {
-      case 'signed': {
-        const pending = slot.inFlight.get(message.id);
-        slot.inFlight.delete(message.id);
-        pending?.resolve(fromWireIssued(message.result));
-        this.#onSettled?.();
-        return;
-      }
-      case 'failed': {
-        const pending = slot.inFlight.get(message.id);
-        slot.inFlight.delete(message.id);
-        if (message.error.detail !== undefined) this.#logger.error({ worker: slot.index, err: message.error.detail }, 'signing failed in a worker');
-        pending?.reject(fromWireError(message.error));
+      case 'results': {
+        for (const outcome of message.results) {
+          const pending = slot.inFlight.get(outcome.id);
+          slot.inFlight.delete(outcome.id);
+          if (outcome.error) {
+            if (outcome.error.detail !== undefined)
+              this.#logger.error(
+                { worker: slot.index, err: outcome.error.detail },
+                'signing failed in a worker',
+              );
+            pending?.reject(fromWireError(outcome.error));
+          } else {
+            pending?.resolve(fromWireIssued(outcome.result));
+          }
+        }
         this.#onSettled?.();
         return;
       }
       case 'material-applied': {
         if (message.error) {
-          this.#logger.error({ worker: slot.index, generation: message.generation, err: message.error.message }, 'signing worker could not load trust material; it refuses requests until new material arrives');
+          this.#logger.error(
+            { worker: slot.index, generation: message.generation, err: message.error.message },
+            'signing worker could not load trust material; it refuses requests until new material arrives',
+          );
         }
         if (!slot.ready) {
           slot.ready = true;
@@ -256,15 +352,26 @@ class WorkerSigningPool implements SigningPool {
 
   #onExit(slot: WorkerSlot, code: number): void {
     if (this.#slots[slot.index] === slot) this.#slots[slot.index] = null;
-    const failure = slot.stopping ? closedError() : new WardenError('ERR_SIGNING_FAILED', 'the signing worker stopped unexpectedly');
+    const failure = slot.stopping
+      ? closedError()
+      : new WardenError('ERR_SIGNING_FAILED', 'the signing worker stopped unexpectedly');
     for (const pending of slot.inFlight.values()) pending.reject(failure);
     slot.inFlight.clear();
+    slot.outgoing = [];
     this.#onSettled?.();
     if (slot.stopping || this.#closing) return;
 
-    this.#logger.error({ worker: slot.index, exitCode: code, ready: slot.ready }, 'signing worker exited; replacing it');
+    this.#logger.error(
+      { worker: slot.index, exitCode: code, ready: slot.ready },
+      'signing worker exited; replacing it',
+    );
     if (!slot.ready && this.#pendingInitial > 0) {
-      this.#readyWaiters?.reject(new WardenError('ERR_SIGNING_FAILED', `signing worker ${slot.index} exited (code ${code}) before it was ready`));
+      this.#readyWaiters?.reject(
+        new WardenError(
+          'ERR_SIGNING_FAILED',
+          `signing worker ${slot.index} exited (code ${code}) before it was ready`,
+        ),
+      );
     }
     const deaths = slot.ready ? 0 : (this.#earlyDeaths[slot.index] ?? 0) + 1;
     this.#earlyDeaths[slot.index] = deaths;
@@ -281,6 +388,9 @@ class WorkerSigningPool implements SigningPool {
   }
 
   #onMaterialChange(bundle: TrustBundle): void {
+    // Requests accepted before the change go out first, so they keep their place before the
+    // material message in each port's order.
+    this.#flush();
     this.#material = signingMaterialOf(bundle);
     const message: ToSigningWorker = { type: 'material', material: this.#material };
     for (const slot of this.#slots) if (slot && !slot.stopping) slot.worker.postMessage(message);
@@ -313,7 +423,10 @@ class WorkerSigningPool implements SigningPool {
     const timeoutMs = this.#options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.#logger.warn({ inFlight: this.#inFlightCount() }, 'signing pool close timed out; stopping workers with requests in flight');
+        this.#logger.warn(
+          { inFlight: this.#inFlightCount() },
+          'signing pool close timed out; stopping workers with requests in flight',
+        );
         this.#onSettled = null;
         resolve();
       }, timeoutMs);

@@ -8,18 +8,24 @@ export interface SigningWorkerData {
   readonly profile: LeafProfileOptions;
 }
 
-/** Messages from the pool to a worker, delivered in the order they were posted. */
+/** One signing request as it crosses into a worker. */
+export interface WireSignRequest {
+  readonly id: number;
+  readonly csrPem: Uint8Array;
+  readonly spiffeId: string;
+  readonly dnsNames: readonly string[];
+  /** The pool's clock at request time: leaf dates never depend on the worker's clock. */
+  readonly nowMs: number;
+}
+
+/**
+ * Messages from the pool to a worker, delivered in the order they were posted. Requests go
+ * in batches: each postMessage wakes the other thread (measured ≈ 20-40 µs on a busy 2-core
+ * machine), so the pool sends what accumulated in one tick as one message.
+ */
 export type ToSigningWorker =
   | { readonly type: 'material'; readonly material: SigningMaterial }
-  | {
-      readonly type: 'sign';
-      readonly id: number;
-      readonly csrPem: Uint8Array;
-      readonly spiffeId: string;
-      readonly dnsNames: readonly string[];
-      /** The pool's clock at request time: leaf dates never depend on the worker's clock. */
-      readonly nowMs: number;
-    };
+  | { readonly type: 'sign'; readonly requests: readonly WireSignRequest[] };
 
 /** An error as it crosses the thread boundary; rebuilt as a WardenError on the other side. */
 export interface WireError {
@@ -38,12 +44,16 @@ export interface WireIssuedCertificate {
   readonly generation: number;
 }
 
+export type WireSignResult =
+  | { readonly id: number; readonly result: WireIssuedCertificate; readonly error?: undefined }
+  | { readonly id: number; readonly error: WireError; readonly result?: undefined };
+
 /** Messages from a worker to the pool. */
 export type FromSigningWorker =
   /** Answer to the initial material and to each `material` message, in order. */
   | { readonly type: 'material-applied'; readonly generation: number; readonly error?: WireError }
-  | { readonly type: 'signed'; readonly id: number; readonly result: WireIssuedCertificate }
-  | { readonly type: 'failed'; readonly id: number; readonly error: WireError };
+  /** Results, batched per turn of the worker's event loop (same reason as requests). */
+  | { readonly type: 'results'; readonly results: readonly WireSignResult[] };
 
 /** Coded errors keep code and message; anything else becomes a generic signing failure. */
 export function toWireError(err: unknown): WireError {
@@ -52,7 +62,11 @@ export function toWireError(err: unknown): WireError {
 }
 
 export function fromWireError(wire: WireError): WardenError {
-  return new WardenError(wire.code, wire.message, wire.detail === undefined ? {} : { cause: new Error(wire.detail) });
+  return new WardenError(
+    wire.code,
+    wire.message,
+    wire.detail === undefined ? {} : { cause: new Error(wire.detail) },
+  );
 }
 
 export function toWireIssued(issued: IssuedCertificate): WireIssuedCertificate {

@@ -10,7 +10,16 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { WardenError } from '../../shared/errors.js';
 import { createLeafIssuer, type LeafIssuer } from './leaf-signer.js';
 import { trustBundleFromMaterial, type SigningMaterial } from './signing-material.js';
-import { toWireError, toWireIssued, type FromSigningWorker, type SigningWorkerData, type ToSigningWorker, type WireError } from './signing-protocol.js';
+import {
+  toWireError,
+  toWireIssued,
+  type FromSigningWorker,
+  type SigningWorkerData,
+  type ToSigningWorker,
+  type WireError,
+  type WireSignRequest,
+  type WireSignResult,
+} from './signing-protocol.js';
 
 if (!parentPort) throw new TypeError('signing-worker.js must run in a worker thread');
 const port = parentPort;
@@ -35,22 +44,55 @@ function applyMaterial(material: SigningMaterial): void {
   }
 }
 
-port.on('message', (message: ToSigningWorker) => {
-  if (message.type === 'material') {
-    applyMaterial(message.material);
-    return;
+// Results leave in one message per turn of the event loop: every request of a batch
+// finishes within the microtasks after its message (the key import resolves without I/O),
+// so one setImmediate flush carries them all.
+let outbox: WireSignResult[] = [];
+let flushScheduled = false;
+
+function flush(): void {
+  flushScheduled = false;
+  const results = outbox;
+  outbox = [];
+  if (results.length > 0) post({ type: 'results', results });
+}
+
+function deliver(result: WireSignResult): void {
+  outbox.push(result);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
   }
+}
+
+function signAll(requests: readonly WireSignRequest[]): void {
+  // The issuer is taken once, when the batch is handled: everything in it was posted before
+  // any later `material` message.
   const current = issuer;
-  if (!current) {
-    const reason = materialProblem ? `: ${materialProblem.message}` : '';
-    post({ type: 'failed', id: message.id, error: toWireError(new WardenError('ERR_SIGNING_FAILED', `no usable trust material in this signing worker${reason}`)) });
-    return;
+  for (const { id, csrPem, spiffeId, dnsNames, nowMs } of requests) {
+    if (!current) {
+      const reason = materialProblem ? `: ${materialProblem.message}` : '';
+      deliver({
+        id,
+        error: toWireError(
+          new WardenError(
+            'ERR_SIGNING_FAILED',
+            `no usable trust material in this signing worker${reason}`,
+          ),
+        ),
+      });
+      continue;
+    }
+    current.issue({ csrPem, spiffeId, dnsNames }, nowMs).then(
+      (issued) => deliver({ id, result: toWireIssued(issued) }),
+      (err: unknown) => deliver({ id, error: toWireError(err) }),
+    );
   }
-  const { id, csrPem, spiffeId, dnsNames, nowMs } = message;
-  current.issue({ csrPem, spiffeId, dnsNames }, nowMs).then(
-    (issued) => post({ type: 'signed', id, result: toWireIssued(issued) }),
-    (err: unknown) => post({ type: 'failed', id, error: toWireError(err) }),
-  );
+}
+
+port.on('message', (message: ToSigningWorker) => {
+  if (message.type === 'material') applyMaterial(message.material);
+  else signAll(message.requests);
 });
 
 applyMaterial(initialMaterial);

@@ -28,7 +28,11 @@ const hex = (h: string): Buffer => Buffer.from(h.replace(/\s/g, ''), 'hex');
 describe('readElement', () => {
   it.each([
     ['short-form length', '0403 010203', { tag: 0x04, contentStart: 2, end: 5 }],
-    ['long-form length of 128', '0481 80' + '00'.repeat(128), { tag: 0x04, contentStart: 3, end: 131 }],
+    [
+      'long-form length of 128',
+      '0481 80' + '00'.repeat(128),
+      { tag: 0x04, contentStart: 3, end: 131 },
+    ],
     ['two-octet length', '0482 0100' + '00'.repeat(256), { tag: 0x04, contentStart: 4, end: 260 }],
     ['zero length', '0500', { tag: 0x05, contentStart: 2, end: 2 }],
   ])('accepts a %s', (_name, input, expected) => {
@@ -51,7 +55,9 @@ describe('readElement', () => {
   });
 
   it('refuses an element that fits the buffer but not its container limit', () => {
-    expect(() => readElement(hex('0403 010203 00'), 0, 4)).toThrow('runs past the end of its container');
+    expect(() => readElement(hex('0403 010203 00'), 0, 4)).toThrow(
+      'runs past the end of its container',
+    );
   });
 
   it('never throws anything but DerError on arbitrary bytes', () => {
@@ -82,10 +88,14 @@ describe('readElement', () => {
 
 describe('readSingleElement', () => {
   it('refuses trailing bytes after the element', () => {
-    expect(() => readSingleElement(hex('3000 00'), DerTag.SEQUENCE, 'thing')).toThrow('1 trailing bytes');
+    expect(() => readSingleElement(hex('3000 00'), DerTag.SEQUENCE, 'thing')).toThrow(
+      '1 trailing bytes',
+    );
   });
   it('refuses the wrong tag', () => {
-    expect(() => readSingleElement(hex('3100'), DerTag.SEQUENCE, 'thing')).toThrow('expected tag 0x30, found 0x31');
+    expect(() => readSingleElement(hex('3100'), DerTag.SEQUENCE, 'thing')).toThrow(
+      'expected tag 0x30, found 0x31',
+    );
   });
 });
 
@@ -136,7 +146,9 @@ describe('primitive decoders', () => {
 
   it('positive INTEGER magnitudes drop the sign octet and refuse zero and negatives', () => {
     const pos = hex('020300ff01');
-    expect(Buffer.from(positiveIntegerMagnitude(pos, readElement(pos, 0), 'n')).toString('hex')).toBe('ff01');
+    expect(
+      Buffer.from(positiveIntegerMagnitude(pos, readElement(pos, 0), 'n')).toString('hex'),
+    ).toBe('ff01');
     const zero = hex('020100');
     expect(() => positiveIntegerMagnitude(zero, readElement(zero, 0), 'n')).toThrow('is zero');
     const neg = hex('020180');
@@ -162,7 +174,13 @@ describe('primitive decoders', () => {
     expect(() => oidContent(buf, readElement(buf, 0), 'oid')).toThrow(fragment);
   });
 
-  it.each(['1.2.840.10045.2.1', '1.3.101.112', '2.5.29.17', '1.3.6.1.4.1.311.60.2.1.3', '2.999.18446744073709551616'])('OID %s round-trips', (oid) => {
+  it.each([
+    '1.2.840.10045.2.1',
+    '1.3.101.112',
+    '2.5.29.17',
+    '1.3.6.1.4.1.311.60.2.1.3',
+    '2.999.18446744073709551616',
+  ])('OID %s round-trips', (oid) => {
     const encoded = encodeOid(oid);
     expect(oidToString(oidContent(encoded, readElement(encoded, 0), 'oid'))).toBe(oid);
   });
@@ -185,7 +203,9 @@ describe('times', () => {
     const encoded = encodeCertificateTime(Date.parse(iso));
     expect(encoded[0]?.toString(16)).toBe(tag);
     expect(encoded.subarray(2).toString('latin1')).toBe(text);
-    expect(timeValue(encoded, readElement(encoded, 0), 't')).toBe(Math.floor(Date.parse(iso) / 1000) * 1000);
+    expect(timeValue(encoded, readElement(encoded, 0), 't')).toBe(
+      Math.floor(Date.parse(iso) / 1000) * 1000,
+    );
   });
 
   it('refuses UTCTime outside 1950-2049', () => {

@@ -60,7 +60,6 @@ export function parseSpiffeId(id: string): ParsedSpiffeId | null {
 
 /** Makes untrusted text safe to quote in an error message (no control characters, bounded). */
 export function printable(text: string, max = 64): string {
-  // eslint-disable-next-line no-control-regex
   const cleaned = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned;
 }

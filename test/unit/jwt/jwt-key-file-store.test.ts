@@ -357,6 +357,35 @@ describe('JWT key files', () => {
       expect((await readJwks()).keys.map((k) => k.kid).join(',')).toBe(seen[0]);
     });
 
+    it('logs kids and file names but never key material', async () => {
+      const clock = new ManualClock();
+      const logs: string[] = [];
+      const logger = createLogger({
+        level: 'debug',
+        destination: new Writable({
+          write: (chunk, _enc, done) => (logs.push(String(chunk)), done()),
+        }),
+      });
+      const store = new JwtKeyFileStore(options({ algorithm: 'ES256', clock, logger }));
+      const manager = await JwtKeyManager.open({
+        store,
+        algorithm: 'ES256',
+        policy,
+        clock,
+        logger,
+      });
+      await manager.prepareNext();
+      clock.advance(HOUR);
+      await manager.activateNext();
+      const text = logs.join('');
+      expect(text).toContain(manager.current().signingKey.kid);
+      expect(text).not.toContain('PRIVATE KEY');
+      const d = manager.current().signingKey.privateKey.export({ format: 'jwk' }).d as string;
+      expect(text).not.toContain(d);
+      const onDisk = await fs.readFile(path.join(dir, 'jwt.key'), 'utf8');
+      expect(text).not.toContain(onDisk.split('\n')[1] as string);
+    });
+
     it('finishes an activation interrupted after jwt.key was written', async () => {
       const clock = new ManualClock();
       const manager = await open(clock);

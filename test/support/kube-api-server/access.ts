@@ -37,7 +37,11 @@ function ruleAllows(rule: AccessRule, req: AccessRequest): boolean {
   if (!groups.includes('*') && !groups.includes(req.group)) return false;
   if (!rule.resources.includes('*') && !rule.resources.includes(req.resource)) return false;
   if (!rule.verbs.includes('*') && !rule.verbs.includes(req.verb)) return false;
-  if (rule.namespaces !== undefined && (req.namespace === undefined || !rule.namespaces.includes(req.namespace))) return false;
+  if (
+    rule.namespaces !== undefined &&
+    (req.namespace === undefined || !rule.namespaces.includes(req.namespace))
+  )
+    return false;
   if (rule.resourceNames !== undefined && rule.resourceNames.length > 0) {
     if (req.name === undefined || !rule.resourceNames.includes(req.name)) return false;
   }
@@ -78,7 +82,11 @@ export function serviceAccountReview(input: ServiceAccountTokenInput): TokenRevi
   const entry: TokenReviewEntry = {
     username: `system:serviceaccount:${input.namespace}:${input.serviceAccount}`,
     uid: input.uid ?? `sa-${input.namespace}-${input.serviceAccount}`,
-    groups: ['system:serviceaccounts', `system:serviceaccounts:${input.namespace}`, 'system:authenticated'],
+    groups: [
+      'system:serviceaccounts',
+      `system:serviceaccounts:${input.namespace}`,
+      'system:authenticated',
+    ],
     extra,
     ...(input.audiences ? { audiences: input.audiences } : {}),
   };

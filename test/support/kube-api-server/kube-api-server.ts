@@ -24,7 +24,15 @@ import {
   type ResourceType,
   type ResourceTypeInput,
 } from './resources.js';
-import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector, pinnedName, type FieldSelector, type LabelSelector } from './selectors.js';
+import {
+  fieldsMatch,
+  labelsMatch,
+  parseFieldSelector,
+  parseLabelSelector,
+  pinnedName,
+  type FieldSelector,
+  type LabelSelector,
+} from './selectors.js';
 import {
   StatusError,
   badRequest,
@@ -202,8 +210,17 @@ export class KubeApiServer {
     this.#service = new ResourceService(this.#objects, this.#now, this.registry);
     this.store = new ControlStore(this.registry, this.#service, this.#objects);
     this.adminToken = options.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
-    this.#tokens.set(this.adminToken, { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'], rules: 'all' });
-    for (const ns of options.namespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    this.#tokens.set(this.adminToken, {
+      username: 'kubernetes-admin',
+      groups: ['system:masters', 'system:authenticated'],
+      rules: 'all',
+    });
+    for (const ns of options.namespaces ?? [
+      'default',
+      'kube-system',
+      'kube-public',
+      'kube-node-lease',
+    ]) {
       this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     }
     this.#server = createServer({ cert: material.certPem, key: material.keyPem }, (req, res) => {
@@ -275,9 +292,23 @@ export class KubeApiServer {
   kubeConfig(token: string = this.adminToken, options: { namespace?: string } = {}): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'kube-api-test-server', server: this.url, caData: Buffer.from(this.caPem).toString('base64'), skipTLSVerify: false }],
+      clusters: [
+        {
+          name: 'kube-api-test-server',
+          server: this.url,
+          caData: Buffer.from(this.caPem).toString('base64'),
+          skipTLSVerify: false,
+        },
+      ],
       users: [{ name: 'test-user', token }],
-      contexts: [{ name: 'test', cluster: 'kube-api-test-server', user: 'test-user', ...(options.namespace ? { namespace: options.namespace } : {}) }],
+      contexts: [
+        {
+          name: 'test',
+          cluster: 'kube-api-test-server',
+          user: 'test-user',
+          ...(options.namespace ? { namespace: options.namespace } : {}),
+        },
+      ],
       currentContext: 'test',
     });
     return kc;
@@ -288,9 +319,26 @@ export class KubeApiServer {
     return stringifyYaml({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'kube-api-test-server', cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.caPem).toString('base64') } }],
+      clusters: [
+        {
+          name: 'kube-api-test-server',
+          cluster: {
+            server: this.url,
+            'certificate-authority-data': Buffer.from(this.caPem).toString('base64'),
+          },
+        },
+      ],
       users: [{ name: 'test-user', user: { token } }],
-      contexts: [{ name: 'test', context: { cluster: 'kube-api-test-server', user: 'test-user', ...(options.namespace ? { namespace: options.namespace } : {}) } }],
+      contexts: [
+        {
+          name: 'test',
+          context: {
+            cluster: 'kube-api-test-server',
+            user: 'test-user',
+            ...(options.namespace ? { namespace: options.namespace } : {}),
+          },
+        },
+      ],
       'current-context': 'test',
     });
   }
@@ -300,7 +348,8 @@ export class KubeApiServer {
   /** The next `count` matching requests answer `status` with a Status body (and Retry-After when given). */
   failNext(injection: FailureInjection): void {
     const count = injection.count ?? 1;
-    if (!Number.isInteger(count) || count < 1) throw new TypeError('count must be a positive integer');
+    if (!Number.isInteger(count) || count < 1)
+      throw new TypeError('count must be a positive integer');
     this.#failures.push({ injection, remaining: count });
   }
 
@@ -321,6 +370,15 @@ export class KubeApiServer {
     };
   }
 
+  /** Forget pending failNext injections and release every hang. */
+  clearFaults(): void {
+    this.#failures.length = 0;
+    for (const hang of this.#hangs.splice(0)) {
+      for (const resume of hang.waiters) resume();
+      hang.waiters.clear();
+    }
+  }
+
   /** End every open watch stream cleanly (as a server-side timeout or a restarting apiserver does). */
   dropWatches(): void {
     for (const w of [...this.#watches]) w.end();
@@ -333,7 +391,8 @@ export class KubeApiServer {
 
   /** Send a bookmark now to every watch that asked for them. */
   sendBookmarks(): void {
-    for (const w of this.#watches) if (w.bookmarks) this.#writeEvent(w, 'BOOKMARK', this.#bookmarkObject(w.rt));
+    for (const w of this.#watches)
+      if (w.bookmarks) this.#writeEvent(w, 'BOOKMARK', this.#bookmarkObject(w.rt));
   }
 
   clearRequests(): void {
@@ -358,8 +417,7 @@ export class KubeApiServer {
   }
 
   async close(): Promise<void> {
-    for (const hang of [...this.#hangs]) for (const resume of hang.waiters) resume();
-    this.#hangs.length = 0;
+    this.clearFaults();
     await this.stop();
   }
 
@@ -389,7 +447,11 @@ export class KubeApiServer {
       record.status = res.statusCode;
     });
 
-    const hang = this.#hangs.find((h) => (h.options.method === undefined || h.options.method === method) && matchesPath(h.options.path, url.pathname));
+    const hang = this.#hangs.find(
+      (h) =>
+        (h.options.method === undefined || h.options.method === method) &&
+        matchesPath(h.options.path, url.pathname),
+    );
     if (hang) {
       record.fault = 'hang';
       await new Promise<void>((resume) => {
@@ -402,14 +464,23 @@ export class KubeApiServer {
     }
 
     const failure = this.#failures.find(
-      (f) => (f.injection.method === undefined || f.injection.method === method) && matchesPath(f.injection.path, url.pathname),
+      (f) =>
+        (f.injection.method === undefined || f.injection.method === method) &&
+        matchesPath(f.injection.path, url.pathname),
     );
     if (failure) {
       failure.remaining -= 1;
       if (failure.remaining <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
       record.fault = 'fail';
       req.resume();
-      this.#sendStatus(res, statusForCode(failure.injection.status, failure.injection.message, failure.injection.retryAfter));
+      this.#sendStatus(
+        res,
+        statusForCode(
+          failure.injection.status,
+          failure.injection.message,
+          failure.injection.retryAfter,
+        ),
+      );
       return;
     }
 
@@ -448,17 +519,27 @@ export class KubeApiServer {
       return this.#sendJson(res, 200, {
         kind: 'APIVersions',
         versions: ['v1'],
-        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.#port}` }],
+        serverAddressByClientCIDRs: [
+          { clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.#port}` },
+        ],
       });
     }
     if (path === '/apis') {
-      return this.#sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: this.registry.groups().map((g) => this.#groupDocument(g)) });
+      return this.#sendJson(res, 200, {
+        kind: 'APIGroupList',
+        apiVersion: 'v1',
+        groups: this.registry.groups().map((g) => this.#groupDocument(g)),
+      });
     }
     const groupOnly = /^\/apis\/([^/]+)\/?$/.exec(path);
     if (groupOnly) {
       const group = groupOnly[1] as string;
       if (!this.registry.groups().includes(group)) throw pathNotFound();
-      return this.#sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...this.#groupDocument(group) });
+      return this.#sendJson(res, 200, {
+        kind: 'APIGroup',
+        apiVersion: 'v1',
+        ...this.#groupDocument(group),
+      });
     }
     const resourceList = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/?$/.exec(path);
     if (resourceList) {
@@ -470,19 +551,30 @@ export class KubeApiServer {
         kind: 'APIResourceList',
         apiVersion: 'v1',
         groupVersion: group === '' ? version : `${group}/${version}`,
-        resources: types.map((t) => ({ name: t.resource, singularName: t.singularName, namespaced: t.namespaced, kind: t.kind, verbs: t.verbs })),
+        resources: types.map((t) => ({
+          name: t.resource,
+          singularName: t.singularName,
+          namespaced: t.namespaced,
+          kind: t.kind,
+          verbs: t.verbs,
+        })),
       });
     }
     return false;
   }
 
   #groupDocument(group: string): JsonObject {
-    const versions = this.registry.versionsOf(group).map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
+    const versions = this.registry
+      .versionsOf(group)
+      .map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
     return { name: group, versions, preferredVersion: versions[0] as JsonObject };
   }
 
   #route(path: string): Route {
-    const segments = path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    const segments = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => decodeURIComponent(s));
     let group: string;
     let version: string;
     let rest: string[];
@@ -502,10 +594,19 @@ export class KubeApiServer {
       watchPrefix = true;
       rest = rest.slice(1);
     }
-    const namespacedType = rest[0] === 'namespaces' && rest.length >= 3 ? this.registry.find(group, version, rest[2] as string) : undefined;
+    const namespacedType =
+      rest[0] === 'namespaces' && rest.length >= 3
+        ? this.registry.find(group, version, rest[2] as string)
+        : undefined;
     if (namespacedType?.namespaced) {
       if (rest.length > 5) throw pathNotFound();
-      return { rt: namespacedType, namespace: rest[1], name: rest[3], subresource: rest[4], watchPrefix };
+      return {
+        rt: namespacedType,
+        namespace: rest[1],
+        name: rest[3],
+        subresource: rest[4],
+        watchPrefix,
+      };
     }
     const rt = rest[0] === undefined ? undefined : this.registry.find(group, version, rest[0]);
     if (!rt || rest.length > 3) throw pathNotFound();
@@ -531,7 +632,8 @@ export class KubeApiServer {
         verb = name !== undefined ? (watch ? 'watch' : 'get') : watch ? 'watch' : 'list';
         break;
       case 'POST':
-        if (name !== undefined || (rt.namespaced && namespace === undefined)) throw methodNotAllowed();
+        if (name !== undefined || (rt.namespaced && namespace === undefined))
+          throw methodNotAllowed();
         verb = 'create';
         break;
       case 'PUT':
@@ -544,7 +646,8 @@ export class KubeApiServer {
         break;
       case 'DELETE':
         verb = name === undefined ? 'deletecollection' : 'delete';
-        if (verb === 'deletecollection' && rt.namespaced && namespace === undefined) throw methodNotAllowed();
+        if (verb === 'deletecollection' && rt.namespaced && namespace === undefined)
+          throw methodNotAllowed();
         break;
       default:
         throw methodNotAllowed();
@@ -552,21 +655,41 @@ export class KubeApiServer {
     if (!rt.verbs.includes(verb)) throw methodNotAllowed();
 
     const labels = parseLabelSelector(query.labelSelector);
-    const fieldNames = ['metadata.name', ...(rt.namespaced ? ['metadata.namespace'] : []), ...rt.extraFieldSelectors];
+    const fieldNames = [
+      'metadata.name',
+      ...(rt.namespaced ? ['metadata.namespace'] : []),
+      ...rt.extraFieldSelectors,
+    ];
     let fields = parseFieldSelector(query.fieldSelector, fieldNames);
-    if (verb === 'watch' && name !== undefined) fields = [...fields, { field: 'metadata.name', op: '=', value: name }];
-    const authzName = name ?? (verb === 'list' || verb === 'watch' ? pinnedName(fields) : undefined);
+    if (verb === 'watch' && name !== undefined)
+      fields = [...fields, { field: 'metadata.name', op: '=', value: name }];
+    const authzName =
+      name ?? (verb === 'list' || verb === 'watch' ? pinnedName(fields) : undefined);
 
     Object.assign(record, { verb, group: rt.group, resource: rt.resource, namespace, name });
     const authorize = (v: KubeVerb): void => {
-      const request: AccessRequest = { verb: v, group: rt.group, resource: rt.resource, namespace, name: v === 'create' && verb !== 'create' ? name : authzName };
-      if (!isAllowed(identity, request)) throw forbidden(rt, request.name, identity.username, v, namespace);
+      const request: AccessRequest = {
+        verb: v,
+        group: rt.group,
+        resource: rt.resource,
+        namespace,
+        name: v === 'create' && verb !== 'create' ? name : authzName,
+      };
+      if (!isAllowed(identity, request))
+        throw forbidden(rt, request.name, identity.username, v, namespace);
     };
     authorize(verb);
 
     const dryRun = query.dryRun === 'All';
-    const fieldManager = query.fieldManager ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0]?.slice(0, 128) ?? 'unknown';
-    const writeOptions: WriteOptions = { fieldManager, dryRun, authorizeCreate: () => authorize('create') };
+    const fieldManager =
+      query.fieldManager ??
+      (req.headers['user-agent'] ?? 'unknown').split('/')[0]?.slice(0, 128) ??
+      'unknown';
+    const writeOptions: WriteOptions = {
+      fieldManager,
+      dryRun,
+      authorizeCreate: () => authorize('create'),
+    };
 
     switch (verb) {
       case 'get':
@@ -596,44 +719,86 @@ export class KubeApiServer {
       }
       case 'patch': {
         const raw = await this.#readBody(req);
-        const isApply = (req.headers['content-type'] ?? '').split(';')[0]?.trim() === 'application/apply-patch+yaml';
+        const isApply =
+          (req.headers['content-type'] ?? '').split(';')[0]?.trim() ===
+          'application/apply-patch+yaml';
         // Apply never falls back to the User-Agent: the manager must be named.
-        if (isApply && (query.fieldManager === undefined || query.fieldManager === '')) throw badRequest('fieldManager is required for apply requests');
-        const result = this.#service.patch(rt, namespace, name as string, req.headers['content-type'] ?? '', raw, {
-          ...writeOptions,
-          force: truthy(query.force),
-        });
+        if (isApply && (query.fieldManager === undefined || query.fieldManager === ''))
+          throw badRequest('fieldManager is required for apply requests');
+        const result = this.#service.patch(
+          rt,
+          namespace,
+          name as string,
+          req.headers['content-type'] ?? '',
+          raw,
+          {
+            ...writeOptions,
+            force: truthy(query.force),
+          },
+        );
         this.#sendJson(res, result.created ? 201 : 200, result.object);
         return;
       }
       case 'delete': {
         const raw = await this.#readBody(req);
         const options = raw.trim() === '' ? {} : (JSON.parse(raw) as JsonObject);
-        const preconditions = isObject(options.preconditions) ? (options.preconditions as { uid?: string; resourceVersion?: string }) : undefined;
-        const deleted = this.#service.delete(rt, namespace, name as string, { dryRun: dryRun || options.dryRun !== undefined, ...(preconditions ? { preconditions } : {}) });
+        const preconditions = isObject(options.preconditions)
+          ? (options.preconditions as { uid?: string; resourceVersion?: string })
+          : undefined;
+        const deleted = this.#service.delete(rt, namespace, name as string, {
+          dryRun: dryRun || options.dryRun !== undefined,
+          ...(preconditions ? { preconditions } : {}),
+        });
         if (rt.custom || rt.resource === 'pods' || rt.resource === 'namespaces') {
           this.#sendJson(res, 200, deleted);
         } else {
           const meta = metadataOf(deleted);
-          this.#sendJson(res, 200, success({ name: meta.name as string, ...(rt.group ? { group: rt.group } : {}), kind: rt.resource, uid: meta.uid as string }));
+          this.#sendJson(
+            res,
+            200,
+            success({
+              name: meta.name as string,
+              ...(rt.group ? { group: rt.group } : {}),
+              kind: rt.resource,
+              uid: meta.uid as string,
+            }),
+          );
         }
         return;
       }
       case 'deletecollection': {
         await this.#readBody(req);
-        const doomed = this.#service.list(rt, namespace).filter((o) => this.#matches(o, labels, fields));
-        const items = doomed.map((o) => this.#service.delete(rt, namespace, metadataOf(o).name as string, { dryRun }));
-        this.#sendJson(res, 200, { kind: rt.listKind, apiVersion: apiVersionOf(rt), metadata: { resourceVersion: String(this.#objects.currentRv) }, items });
+        const doomed = this.#service
+          .list(rt, namespace)
+          .filter((o) => this.#matches(o, labels, fields));
+        const items = doomed.map((o) =>
+          this.#service.delete(rt, namespace, metadataOf(o).name as string, { dryRun }),
+        );
+        this.#sendJson(res, 200, {
+          kind: rt.listKind,
+          apiVersion: apiVersionOf(rt),
+          metadata: { resourceVersion: String(this.#objects.currentRv) },
+          items,
+        });
         return;
       }
     }
   }
 
   #matches(obj: JsonObject, labels: LabelSelector, fields: FieldSelector): boolean {
-    return labelsMatch(labels, metadataOf(obj).labels as Record<string, string> | undefined) && fieldsMatch(fields, obj);
+    return (
+      labelsMatch(labels, metadataOf(obj).labels as Record<string, string> | undefined) &&
+      fieldsMatch(fields, obj)
+    );
   }
 
-  #listDocument(rt: ResourceType, namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, query: Record<string, string>): JsonObject {
+  #listDocument(
+    rt: ResourceType,
+    namespace: string | undefined,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    query: Record<string, string>,
+  ): JsonObject {
     const all = this.#service.list(rt, namespace).filter((o) => this.#matches(o, labels, fields));
     const currentRv = String(this.#objects.currentRv);
     let start = 0;
@@ -641,7 +806,10 @@ export class KubeApiServer {
     if (query.continue) {
       let token: { rv?: string; start?: string };
       try {
-        token = JSON.parse(Buffer.from(query.continue, 'base64url').toString('utf8')) as { rv?: string; start?: string };
+        token = JSON.parse(Buffer.from(query.continue, 'base64url').toString('utf8')) as {
+          rv?: string;
+          start?: string;
+        };
       } catch {
         throw badRequest('continue key is not valid: illegal base64 data');
       }
@@ -653,7 +821,11 @@ export class KubeApiServer {
         );
       }
       listRv = String(token.rv);
-      start = all.findIndex((o) => `${String(metadataOf(o).namespace ?? '')}/${String(metadataOf(o).name)}` > String(token.start));
+      start = all.findIndex(
+        (o) =>
+          `${String(metadataOf(o).namespace ?? '')}/${String(metadataOf(o).name)}` >
+          String(token.start),
+      );
       if (start < 0) start = all.length;
     }
     const limit = query.limit ? Number(query.limit) : 0;
@@ -662,7 +834,10 @@ export class KubeApiServer {
     if (limit > 0 && start + limit < all.length) {
       const last = page[page.length - 1] as JsonObject;
       metadata.continue = Buffer.from(
-        JSON.stringify({ rv: listRv, start: `${String(metadataOf(last).namespace ?? '')}/${String(metadataOf(last).name)}` }),
+        JSON.stringify({
+          rv: listRv,
+          start: `${String(metadataOf(last).namespace ?? '')}/${String(metadataOf(last).name)}`,
+        }),
       ).toString('base64url');
       metadata.remainingItemCount = all.length - start - limit;
     }
@@ -678,7 +853,10 @@ export class KubeApiServer {
   }
 
   #bookmarkObject(rt: ResourceType, annotations?: Record<string, string>): JsonObject {
-    const metadata: JsonObject = { resourceVersion: String(this.#objects.currentRv), creationTimestamp: null };
+    const metadata: JsonObject = {
+      resourceVersion: String(this.#objects.currentRv),
+      creationTimestamp: null,
+    };
     if (annotations) metadata.annotations = annotations;
     return { kind: rt.kind, apiVersion: apiVersionOf(rt), metadata };
   }
@@ -698,12 +876,18 @@ export class KubeApiServer {
     query: Record<string, string>,
   ): void {
     const rvParam = query.resourceVersion ?? '';
-    if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`invalid resource version: ${rvParam}`);
-    const timeoutSeconds = query.timeoutSeconds ? Number(query.timeoutSeconds) : this.#defaultWatchTimeoutSeconds;
+    if (rvParam !== '' && !/^\d+$/.test(rvParam))
+      throw badRequest(`invalid resource version: ${rvParam}`);
+    const timeoutSeconds = query.timeoutSeconds
+      ? Number(query.timeoutSeconds)
+      : this.#defaultWatchTimeoutSeconds;
     const bookmarks = truthy(query.allowWatchBookmarks);
     const sendInitialEvents = truthy(query.sendInitialEvents);
 
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+    });
     res.flushHeaders();
     req.resume();
 
@@ -735,7 +919,8 @@ export class KubeApiServer {
       if (namespace !== undefined && meta.namespace !== namespace) return;
       const nowMatches = this.#matches(event.object, labels, fields);
       if (event.type === 'MODIFIED') {
-        const beforeMatched = event.oldObject !== undefined && this.#matches(event.oldObject, labels, fields);
+        const beforeMatched =
+          event.oldObject !== undefined && this.#matches(event.oldObject, labels, fields);
         if (nowMatches && beforeMatched) this.#writeEvent(watch, 'MODIFIED', event.object);
         else if (nowMatches) this.#writeEvent(watch, 'ADDED', event.object);
         else if (beforeMatched) this.#writeEvent(watch, 'DELETED', event.object);
@@ -745,15 +930,26 @@ export class KubeApiServer {
     };
 
     if (rvParam === '' || rvParam === '0' || sendInitialEvents) {
-      for (const obj of this.#service.list(rt, namespace)) if (this.#matches(obj, labels, fields)) this.#writeEvent(watch, 'ADDED', obj);
+      for (const obj of this.#service.list(rt, namespace))
+        if (this.#matches(obj, labels, fields)) this.#writeEvent(watch, 'ADDED', obj);
       if (sendInitialEvents && bookmarks) {
-        this.#writeEvent(watch, 'BOOKMARK', this.#bookmarkObject(rt, { 'k8s.io/initial-events-end': 'true' }));
+        this.#writeEvent(
+          watch,
+          'BOOKMARK',
+          this.#bookmarkObject(rt, { 'k8s.io/initial-events-end': 'true' }),
+        );
       }
     } else {
       const since = Number(rvParam);
       const events = this.#objects.eventsAfter(since);
       if (events === undefined) {
-        this.#writeEvent(watch, 'ERROR', expired(`too old resource version: ${since} (${this.#objects.historyStartRv + 1})`) as unknown as Json);
+        this.#writeEvent(
+          watch,
+          'ERROR',
+          expired(
+            `too old resource version: ${since} (${this.#objects.historyStartRv + 1})`,
+          ) as unknown as Json,
+        );
         watch.end();
         return;
       }
@@ -776,7 +972,10 @@ export class KubeApiServer {
     if (!isObject(body) || !isObject(body.spec)) throw badRequest('TokenReview needs a spec');
     const spec = body.spec;
     const token = typeof spec.token === 'string' ? spec.token : '';
-    const requested = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? (spec.audiences as string[]) : [...this.#apiAudiences];
+    const requested =
+      Array.isArray(spec.audiences) && spec.audiences.length > 0
+        ? (spec.audiences as string[])
+        : [...this.#apiAudiences];
     const entry = this.#reviews.get(token);
     let status: JsonObject;
     if (token === '' || !entry) {
@@ -800,7 +999,13 @@ export class KubeApiServer {
         status = { authenticated: true, user, audiences: intersection };
       }
     }
-    return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec: clone(spec), status };
+    return {
+      kind: 'TokenReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec: clone(spec),
+      status,
+    };
   }
 
   async #readBody(req: IncomingMessage): Promise<string> {
@@ -818,7 +1023,9 @@ export class KubeApiServer {
     const raw = await this.#readBody(req);
     const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim();
     try {
-      return type === 'application/yaml' ? (parseYaml(raw) as unknown) : (JSON.parse(raw) as unknown);
+      return type === 'application/yaml'
+        ? (parseYaml(raw) as unknown)
+        : (JSON.parse(raw) as unknown);
     } catch (err) {
       throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
     }
@@ -826,14 +1033,21 @@ export class KubeApiServer {
 
   #sendJson(res: ServerResponse, code: number, body: unknown): true {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.writeHead(code, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+    });
     res.end(text);
     return true;
   }
 
   #sendStatus(res: ServerResponse, err: StatusError): void {
     const text = JSON.stringify(err.status);
-    res.writeHead(err.status.code, { ...err.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.writeHead(err.status.code, {
+      ...err.headers,
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+    });
     res.end(text);
   }
 }
@@ -861,13 +1075,16 @@ export class ControlStore {
     const meta = (isObject(body.metadata) ? body.metadata : {}) as JsonObject;
     body.metadata = meta;
     const name = meta.name;
-    if (typeof name !== 'string' || name === '') throw new TypeError('store.put needs metadata.name');
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError('store.put needs metadata.name');
     let namespace: string | undefined;
     if (rt.namespaced) {
-      namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
+      namespace =
+        typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
       meta.namespace = namespace;
       const nsType = this.#registry.resolve('namespaces');
-      if (!this.#service.exists(nsType, undefined, namespace)) this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+      if (!this.#service.exists(nsType, undefined, namespace))
+        this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
     }
     const options: WriteOptions = { fieldManager: CONTROL_MANAGER, control: true };
     delete meta.resourceVersion;
@@ -878,7 +1095,9 @@ export class ControlStore {
 
   get(resource: string, namespace: string | undefined, name: string): JsonObject | undefined {
     const rt = this.#registry.resolve(resource);
-    return this.#service.exists(rt, rt.namespaced ? namespace : undefined, name) ? this.#service.get(rt, rt.namespaced ? namespace : undefined, name) : undefined;
+    return this.#service.exists(rt, rt.namespaced ? namespace : undefined, name)
+      ? this.#service.get(rt, rt.namespaced ? namespace : undefined, name)
+      : undefined;
   }
 
   list(resource: string, namespace?: string): JsonObject[] {

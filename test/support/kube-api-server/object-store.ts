@@ -51,7 +51,8 @@ export class ObjectStore {
   #historyStartRv: number;
 
   constructor(historyLimit: number, startRv = 1000) {
-    if (!Number.isInteger(historyLimit) || historyLimit < 1) throw new TypeError('historyLimit must be a positive integer');
+    if (!Number.isInteger(historyLimit) || historyLimit < 1)
+      throw new TypeError('historyLimit must be a positive integer');
     this.#historyLimit = historyLimit;
     this.#rv = startRv;
     this.#historyStartRv = startRv;
@@ -81,7 +82,13 @@ export class ObjectStore {
   }
 
   /** Assigns the next resourceVersion to `object` (mutating it), stores or removes it, records and publishes the event. */
-  commit(rt: ResourceType, type: EventType, object: JsonObject, owners: readonly FieldOwner[], oldObject?: JsonObject): JsonObject {
+  commit(
+    rt: ResourceType,
+    type: EventType,
+    object: JsonObject,
+    owners: readonly FieldOwner[],
+    oldObject?: JsonObject,
+  ): JsonObject {
     this.#rv += 1;
     const meta = metadataOf(object);
     meta.resourceVersion = String(this.#rv);
@@ -94,7 +101,10 @@ export class ObjectStore {
     }
     if (type === 'DELETED') bucket.delete(key);
     else bucket.set(key, { object, owners });
-    const event: StoreEvent = oldObject === undefined ? { type, rt, rv: this.#rv, object } : { type, rt, rv: this.#rv, object, oldObject };
+    const event: StoreEvent =
+      oldObject === undefined
+        ? { type, rt, rv: this.#rv, object }
+        : { type, rt, rv: this.#rv, object, oldObject };
     this.#history.push(event);
     while (this.#history.length > this.#historyLimit) {
       const evicted = this.#history.shift() as StoreEvent;

@@ -19,11 +19,15 @@ export function clone<T>(value: T): T {
 
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
   if (isObject(a) && isObject(b)) {
     const ka = Object.keys(a);
     const kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+    return (
+      ka.length === kb.length &&
+      ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]))
+    );
   }
   return false;
 }
@@ -41,7 +45,8 @@ export function mergePatch(target: Json | undefined, patch: Json): Json {
 
 function decodePointer(pointer: string): string[] {
   if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
+  if (!pointer.startsWith('/'))
+    throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
   return pointer
     .slice(1)
     .split('/')
@@ -49,13 +54,17 @@ function decodePointer(pointer: string): string[] {
 }
 
 function parentOf(doc: Json, parts: string[], op: string): { parent: Json; key: string } {
-  if (parts.length === 0) throw new PatchError(`${op} operation does not apply to the document root`);
+  if (parts.length === 0)
+    throw new PatchError(`${op} operation does not apply to the document root`);
   let cur: Json = doc;
   for (const part of parts.slice(0, -1)) {
     if (Array.isArray(cur)) cur = cur[Number(part)] as Json;
     else if (isObject(cur)) cur = cur[part] as Json;
     else cur = undefined as unknown as Json;
-    if (cur === undefined) throw new PatchError(`${op} operation does not apply: doc is missing path: /${parts.join('/')}`);
+    if (cur === undefined)
+      throw new PatchError(
+        `${op} operation does not apply: doc is missing path: /${parts.join('/')}`,
+      );
   }
   return { parent: cur, key: parts[parts.length - 1] as string };
 }
@@ -64,7 +73,8 @@ function getAt(doc: Json, parts: string[]): Json | undefined {
   let cur: Json | undefined = doc;
   for (const part of parts) {
     if (Array.isArray(cur)) cur = cur[Number(part)];
-    else if (isObject(cur)) cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined;
+    else if (isObject(cur))
+      cur = Object.prototype.hasOwnProperty.call(cur, part) ? cur[part] : undefined;
     else return undefined;
     if (cur === undefined) return undefined;
   }
@@ -76,12 +86,15 @@ function addAt(doc: Json, parts: string[], value: Json, op: string): Json {
   const { parent, key } = parentOf(doc, parts, op);
   if (Array.isArray(parent)) {
     const index = key === '-' ? parent.length : Number(key);
-    if (!Number.isInteger(index) || index < 0 || index > parent.length) throw new PatchError(`${op} operation: index out of range: ${key}`);
+    if (!Number.isInteger(index) || index < 0 || index > parent.length)
+      throw new PatchError(`${op} operation: index out of range: ${key}`);
     parent.splice(index, 0, clone(value));
   } else if (isObject(parent)) {
     parent[key] = clone(value);
   } else {
-    throw new PatchError(`${op} operation does not apply: doc is missing path: /${parts.join('/')}`);
+    throw new PatchError(
+      `${op} operation does not apply: doc is missing path: /${parts.join('/')}`,
+    );
   }
   return doc;
 }
@@ -90,19 +103,23 @@ function removeAt(doc: Json, parts: string[], op: string): Json {
   const { parent, key } = parentOf(doc, parts, op);
   if (Array.isArray(parent)) {
     const index = Number(key);
-    if (!Number.isInteger(index) || index < 0 || index >= parent.length) throw new PatchError(`${op} operation: index out of range: ${key}`);
+    if (!Number.isInteger(index) || index < 0 || index >= parent.length)
+      throw new PatchError(`${op} operation: index out of range: ${key}`);
     parent.splice(index, 1);
   } else if (isObject(parent) && Object.prototype.hasOwnProperty.call(parent, key)) {
     delete parent[key];
   } else {
-    throw new PatchError(`${op} operation does not apply: doc is missing path: /${parts.join('/')}`);
+    throw new PatchError(
+      `${op} operation does not apply: doc is missing path: /${parts.join('/')}`,
+    );
   }
   return doc;
 }
 
 /** RFC 6902. Throws PatchError (the server answers 422) when an operation cannot apply. */
 export function applyJsonPatch(document: Json, operations: Json): Json {
-  if (!Array.isArray(operations)) throw new PatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(operations))
+    throw new PatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   let doc = clone(document);
   for (const raw of operations) {
     if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') {
@@ -117,7 +134,8 @@ export function applyJsonPatch(document: Json, operations: Json): Json {
         doc = removeAt(doc, parts, 'remove');
         break;
       case 'replace':
-        if (getAt(doc, parts) === undefined) throw new PatchError(`replace operation does not apply: doc is missing key: ${raw.path}`);
+        if (getAt(doc, parts) === undefined)
+          throw new PatchError(`replace operation does not apply: doc is missing key: ${raw.path}`);
         doc = removeAt(doc, parts, 'replace');
         doc = addAt(doc, parts, raw.value as Json, 'replace');
         break;
@@ -126,13 +144,17 @@ export function applyJsonPatch(document: Json, operations: Json): Json {
         if (typeof raw.from !== 'string') throw new PatchError(`${raw.op} operation needs "from"`);
         const from = decodePointer(raw.from);
         const value = getAt(doc, from);
-        if (value === undefined) throw new PatchError(`${raw.op} operation does not apply: doc is missing from path: ${raw.from}`);
+        if (value === undefined)
+          throw new PatchError(
+            `${raw.op} operation does not apply: doc is missing from path: ${raw.from}`,
+          );
         if (raw.op === 'move') doc = removeAt(doc, from, 'move');
         doc = addAt(doc, parts, value, raw.op);
         break;
       }
       case 'test':
-        if (!deepEqual(getAt(doc, parts), raw.value)) throw new PatchError(`testing value ${raw.path} failed: test failed`);
+        if (!deepEqual(getAt(doc, parts), raw.value))
+          throw new PatchError(`testing value ${raw.path} failed: test failed`);
         break;
       default:
         throw new PatchError(`Unexpected kind: ${raw.op}`);
@@ -194,7 +216,8 @@ export function applyMerge(target: JsonObject, applied: JsonObject): JsonObject 
   const result = clone(target);
   for (const [key, value] of Object.entries(applied)) {
     const existing = result[key];
-    result[key] = isObject(value) && isObject(existing) ? applyMerge(existing, value) : clone(value);
+    result[key] =
+      isObject(value) && isObject(existing) ? applyMerge(existing, value) : clone(value);
   }
   return result;
 }

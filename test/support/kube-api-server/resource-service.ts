@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { ObjectStore, metadataOf, type FieldOwner, type StoredObject } from './object-store.js';
+import {
+  metadataOf,
+  type FieldOwner,
+  type ObjectStore,
+  type StoredObject,
+} from './object-store.js';
 import {
   PatchError,
   applyJsonPatch,
@@ -89,7 +94,8 @@ function timestamp(date: Date): string {
 function orderedMetadata(meta: JsonObject): JsonObject {
   const out: JsonObject = {};
   for (const key of METADATA_ORDER) if (meta[key] !== undefined) out[key] = meta[key] as Json;
-  for (const [key, value] of Object.entries(meta)) if (!(key in out) && value !== undefined) out[key] = value;
+  for (const [key, value] of Object.entries(meta))
+    if (!(key in out) && value !== undefined) out[key] = value;
   return out;
 }
 
@@ -98,7 +104,12 @@ function canonical(rt: ResourceType, obj: JsonObject): JsonObject {
   const { kind: _k, apiVersion: _a, metadata, ...rest } = obj;
   void _k;
   void _a;
-  return { kind: rt.kind, apiVersion: apiVersionOf(rt), metadata: orderedMetadata((metadata ?? {}) as JsonObject), ...rest };
+  return {
+    kind: rt.kind,
+    apiVersion: apiVersionOf(rt),
+    metadata: orderedMetadata((metadata ?? {}) as JsonObject),
+    ...rest,
+  };
 }
 
 /** The part of an object field managers can own: content plus labels/annotations/ownerReferences/finalizers. */
@@ -159,39 +170,70 @@ export class ResourceService {
     return this.#store.list(rt, namespace).map((s) => clone(s.object));
   }
 
-  create(rt: ResourceType, namespace: string | undefined, body: unknown, options: WriteOptions): WriteResult {
+  create(
+    rt: ResourceType,
+    namespace: string | undefined,
+    body: unknown,
+    options: WriteOptions,
+  ): WriteResult {
     const obj = this.#checkBody(rt, body);
     const meta = metadataOf(obj);
     this.#checkNamespace(rt, namespace, meta);
-    if ((meta.name === undefined || meta.name === '') && typeof meta.generateName === 'string' && meta.generateName !== '') {
+    if (
+      (meta.name === undefined || meta.name === '') &&
+      typeof meta.generateName === 'string' &&
+      meta.generateName !== ''
+    ) {
       meta.name = this.#generateName(rt, namespace, meta.generateName);
     }
     const name = typeof meta.name === 'string' ? meta.name : '';
     if (name === '') {
-      throw invalid(rt, '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' }]);
+      throw invalid(rt, '', [
+        {
+          type: 'FieldValueRequired',
+          field: 'metadata.name',
+          detail: 'name or generateName is required',
+        },
+      ]);
     }
     const nameProblems = nameErrors(rt.nameRule, name);
     if (nameProblems.length > 0) throw invalid(rt, name, nameProblems);
-    if (rt.namespaced && !options.control && !this.#store.read(this.#namespaces(), undefined, namespace as string)) {
+    if (
+      rt.namespaced &&
+      !options.control &&
+      !this.#store.read(this.#namespaces(), undefined, namespace as string)
+    ) {
       throw namespaceNotFound(namespace as string);
     }
     if (this.#store.read(rt, namespace, name)) throw alreadyExists(rt, name);
     return { object: this.#insert(rt, namespace, obj, options), created: true };
   }
 
-  update(rt: ResourceType, namespace: string | undefined, name: string, body: unknown, options: WriteOptions): WriteResult {
+  update(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    options: WriteOptions,
+  ): WriteResult {
     const obj = this.#checkBody(rt, body);
     const meta = metadataOf(obj);
     this.#checkNamespace(rt, namespace, meta);
     if (meta.name !== name) {
-      throw badRequest(`the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`,
+      );
     }
     const existing = this.#store.read(rt, namespace, name);
     if (!existing) {
       if (!rt.allowCreateOnUpdate && !options.control) throw notFound(rt, name);
       const nameProblems = nameErrors(rt.nameRule, name);
       if (nameProblems.length > 0) throw invalid(rt, name, nameProblems);
-      if (rt.namespaced && !options.control && !this.#store.read(this.#namespaces(), undefined, namespace as string)) {
+      if (
+        rt.namespaced &&
+        !options.control &&
+        !this.#store.read(this.#namespaces(), undefined, namespace as string)
+      ) {
         throw namespaceNotFound(namespace as string);
       }
       options.authorizeCreate?.();
@@ -199,15 +241,25 @@ export class ResourceService {
       return { object: this.#insert(rt, namespace, obj, options), created: true };
     }
     const requested = typeof meta.resourceVersion === 'string' ? meta.resourceVersion : '';
-    if (!options.control) this.#checkResourceVersion(rt, name, requested, existing, rt.allowUnconditionalUpdate);
+    if (!options.control)
+      this.#checkResourceVersion(rt, name, requested, existing, rt.allowUnconditionalUpdate);
     return { object: this.#replace(rt, existing, obj, options, undefined), created: false };
   }
 
-  patch(rt: ResourceType, namespace: string | undefined, name: string, contentType: string, raw: string, options: PatchOptions): WriteResult {
+  patch(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    raw: string,
+    options: PatchOptions,
+  ): WriteResult {
     const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
-    if (!(PATCH_TYPES as readonly string[]).includes(type)) throw unsupportedMediaType(contentType, PATCH_TYPES);
+    if (!(PATCH_TYPES as readonly string[]).includes(type))
+      throw unsupportedMediaType(contentType, PATCH_TYPES);
     const existing = this.#store.read(rt, namespace, name);
-    if (type === 'application/apply-patch+yaml') return this.#apply(rt, namespace, name, raw, existing, options);
+    if (type === 'application/apply-patch+yaml')
+      return this.#apply(rt, namespace, name, raw, existing, options);
     if (!existing) throw notFound(rt, name);
     let patchBody: Json;
     try {
@@ -218,16 +270,28 @@ export class ResourceService {
     let patched: Json;
     try {
       patched =
-        type === 'application/json-patch+json' ? applyJsonPatch(clone(existing.object), patchBody) : mergePatch(clone(existing.object), patchBody);
+        type === 'application/json-patch+json'
+          ? applyJsonPatch(clone(existing.object), patchBody)
+          : mergePatch(clone(existing.object), patchBody);
     } catch (err) {
       if (err instanceof PatchError) {
-        throw new StatusError(failure(422, 'Invalid', `the server rejected our request due to an error in our request: ${err.message}`, {}));
+        throw new StatusError(
+          failure(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: ${err.message}`,
+            {},
+          ),
+        );
       }
       throw err;
     }
     if (!isObject(patched)) throw badRequest('the patch produced something that is not an object');
     const meta = metadataOf(patched);
-    if (meta.name !== name) throw badRequest(`the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`);
+    if (meta.name !== name)
+      throw badRequest(
+        `the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`,
+      );
     this.#checkNamespace(rt, namespace, meta);
     const requested = typeof meta.resourceVersion === 'string' ? meta.resourceVersion : '';
     this.#checkResourceVersion(rt, name, requested, existing, true);
@@ -245,7 +309,11 @@ export class ResourceService {
     const meta = metadataOf(existing.object);
     const pre = options.preconditions ?? {};
     if (pre.uid !== undefined && pre.uid !== meta.uid) {
-      throw conflict(rt, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(meta.uid)}`);
+      throw conflict(
+        rt,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(meta.uid)}`,
+      );
     }
     if (pre.resourceVersion !== undefined && pre.resourceVersion !== meta.resourceVersion) {
       throw conflict(
@@ -269,15 +337,23 @@ export class ResourceService {
   }
 
   #checkBody(rt: ResourceType, body: unknown): JsonObject {
-    if (!isObject(body)) throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the request body is not a JSON object`);
+    if (!isObject(body))
+      throw badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the request body is not a JSON object`,
+      );
     const obj = clone(body);
     if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersionOf(rt)) {
-      throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(rt)})`);
+      throw badRequest(
+        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersionOf(rt)})`,
+      );
     }
     if (obj.kind !== undefined && obj.kind !== rt.kind) {
-      throw badRequest(`${String(obj.kind)} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data does not match`);
+      throw badRequest(
+        `${String(obj.kind)} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data does not match`,
+      );
     }
-    if (obj.metadata !== undefined && !isObject(obj.metadata)) throw badRequest('metadata must be an object');
+    if (obj.metadata !== undefined && !isObject(obj.metadata))
+      throw badRequest('metadata must be an object');
     obj.metadata = (obj.metadata ?? {}) as JsonObject;
     return obj;
   }
@@ -288,18 +364,33 @@ export class ResourceService {
       return;
     }
     if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
-      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
     }
     meta.namespace = namespace as string;
   }
 
-  #checkResourceVersion(rt: ResourceType, name: string, requested: string, existing: StoredObject, unconditionalAllowed: boolean): void {
+  #checkResourceVersion(
+    rt: ResourceType,
+    name: string,
+    requested: string,
+    existing: StoredObject,
+    unconditionalAllowed: boolean,
+  ): void {
     if (requested === '') {
       if (unconditionalAllowed) return;
       throw invalid(
         rt,
         name,
-        [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }],
+        [
+          {
+            type: 'FieldValueInvalid',
+            field: 'metadata.resourceVersion',
+            value: '0x0',
+            detail: 'must be specified for an update',
+          },
+        ],
         { group: rt.group, kind: rt.resource },
       );
     }
@@ -309,7 +400,8 @@ export class ResourceService {
   #generateName(rt: ResourceType, namespace: string | undefined, base: string): string {
     for (;;) {
       let suffix = '';
-      for (let i = 0; i < 5; i += 1) suffix += NAME_SUFFIX_ALPHABET[Math.floor(Math.random() * NAME_SUFFIX_ALPHABET.length)];
+      for (let i = 0; i < 5; i += 1)
+        suffix += NAME_SUFFIX_ALPHABET[Math.floor(Math.random() * NAME_SUFFIX_ALPHABET.length)];
       const candidate = `${base.slice(0, 58)}${suffix}`;
       if (!this.#store.read(rt, namespace, candidate)) return candidate;
     }
@@ -321,10 +413,16 @@ export class ResourceService {
     const errors: FieldError[] = [];
     if (rt.group === '' && rt.resource === 'secrets') {
       if (obj.stringData !== undefined) {
-        if (!isObject(obj.stringData)) throw badRequest('Secret in version "v1" cannot be handled as a Secret: stringData must be a map of strings');
+        if (!isObject(obj.stringData))
+          throw badRequest(
+            'Secret in version "v1" cannot be handled as a Secret: stringData must be a map of strings',
+          );
         const data = isObject(obj.data) ? obj.data : {};
         for (const [key, value] of Object.entries(obj.stringData)) {
-          if (typeof value !== 'string') throw badRequest(`Secret in version "v1" cannot be handled as a Secret: stringData.${key} must be a string`);
+          if (typeof value !== 'string')
+            throw badRequest(
+              `Secret in version "v1" cannot be handled as a Secret: stringData.${key} must be a string`,
+            );
           data[key] = Buffer.from(value, 'utf8').toString('base64');
         }
         obj.data = data;
@@ -332,16 +430,26 @@ export class ResourceService {
       }
       let size = 0;
       if (obj.data !== undefined && obj.data !== null) {
-        if (!isObject(obj.data)) throw badRequest('Secret in version "v1" cannot be handled as a Secret: data must be a map');
+        if (!isObject(obj.data))
+          throw badRequest(
+            'Secret in version "v1" cannot be handled as a Secret: data must be a map',
+          );
         for (const [key, value] of Object.entries(obj.data)) {
           if (typeof value !== 'string' || !isStdBase64(value)) {
-            throw badRequest(`Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0`);
+            throw badRequest(
+              `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0`,
+            );
           }
           errors.push(...configKeyErrors(key, `data[${key}]`));
           size += Buffer.from(value, 'base64').length;
         }
       }
-      if (size > MAX_DATA_BYTES) errors.push({ type: 'FieldValueTooLong', field: 'data', detail: `must have at most ${MAX_DATA_BYTES} bytes` });
+      if (size > MAX_DATA_BYTES)
+        errors.push({
+          type: 'FieldValueTooLong',
+          field: 'data',
+          detail: `must have at most ${MAX_DATA_BYTES} bytes`,
+        });
       if (obj.type === undefined || obj.type === '') obj.type = 'Opaque';
     } else if (rt.group === '' && rt.resource === 'configmaps') {
       let size = 0;
@@ -349,21 +457,41 @@ export class ResourceService {
       for (const field of ['data', 'binaryData'] as const) {
         const map = obj[field];
         if (map === undefined || map === null) continue;
-        if (!isObject(map)) throw badRequest(`ConfigMap in version "v1" cannot be handled as a ConfigMap: ${field} must be a map`);
+        if (!isObject(map))
+          throw badRequest(
+            `ConfigMap in version "v1" cannot be handled as a ConfigMap: ${field} must be a map`,
+          );
         for (const [key, value] of Object.entries(map)) {
           if (typeof value !== 'string' || (field === 'binaryData' && !isStdBase64(value))) {
-            throw badRequest(`ConfigMap in version "v1" cannot be handled as a ConfigMap: ${field}.${key} has the wrong type`);
+            throw badRequest(
+              `ConfigMap in version "v1" cannot be handled as a ConfigMap: ${field}.${key} has the wrong type`,
+            );
           }
           errors.push(...configKeyErrors(key, `${field}[${key}]`));
-          if (seen.has(key)) errors.push({ type: 'FieldValueInvalid', field: `${field}[${key}]`, value: JSON.stringify(key), detail: 'duplicate of key present in data' });
+          if (seen.has(key))
+            errors.push({
+              type: 'FieldValueInvalid',
+              field: `${field}[${key}]`,
+              value: JSON.stringify(key),
+              detail: 'duplicate of key present in data',
+            });
           seen.add(key);
-          size += field === 'binaryData' ? Buffer.from(value, 'base64').length : Buffer.byteLength(value);
+          size +=
+            field === 'binaryData' ? Buffer.from(value, 'base64').length : Buffer.byteLength(value);
         }
       }
-      if (size > MAX_DATA_BYTES) errors.push({ type: 'FieldValueTooLong', field: '[]', detail: `must have at most ${MAX_DATA_BYTES} bytes` });
+      if (size > MAX_DATA_BYTES)
+        errors.push({
+          type: 'FieldValueTooLong',
+          field: '[]',
+          detail: `must have at most ${MAX_DATA_BYTES} bytes`,
+        });
     } else if (rt.group === '' && rt.resource === 'namespaces') {
       const meta = metadataOf(obj);
-      meta.labels = { ...((meta.labels as JsonObject | undefined) ?? {}), 'kubernetes.io/metadata.name': name };
+      meta.labels = {
+        ...((meta.labels as JsonObject | undefined) ?? {}),
+        'kubernetes.io/metadata.name': name,
+      };
       const spec = isObject(obj.spec) ? obj.spec : {};
       if (spec.finalizers === undefined) spec.finalizers = ['kubernetes'];
       obj.spec = spec;
@@ -379,16 +507,32 @@ export class ResourceService {
       const map = meta[mapField];
       if (map === undefined || map === null) continue;
       if (!isObject(map) || Object.values(map).some((v) => typeof v !== 'string')) {
-        throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: metadata.${mapField} must be a map of strings`);
+        throw badRequest(
+          `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: metadata.${mapField} must be a map of strings`,
+        );
       }
     }
     if (errors.length > 0) throw invalid(rt, name, errors);
   }
 
-  #insert(rt: ResourceType, namespace: string | undefined, obj: JsonObject, options: WriteOptions, applyOwner?: FieldOwner): JsonObject {
+  #insert(
+    rt: ResourceType,
+    namespace: string | undefined,
+    obj: JsonObject,
+    options: WriteOptions,
+    applyOwner?: FieldOwner,
+  ): JsonObject {
     this.#normalise(rt, obj);
     const meta = metadataOf(obj);
-    for (const serverField of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'selfLink', 'generation', 'managedFields']) {
+    for (const serverField of [
+      'uid',
+      'resourceVersion',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'selfLink',
+      'generation',
+      'managedFields',
+    ]) {
       delete meta[serverField];
     }
     if (rt.namespaced) meta.namespace = namespace as string;
@@ -398,7 +542,15 @@ export class ResourceService {
     const time = timestamp(this.#now());
     const owners: FieldOwner[] = applyOwner
       ? [{ ...applyOwner, time }]
-      : [{ manager: options.fieldManager, operation: 'Update', apiVersion: apiVersionOf(rt), time, paths: new Set(leafPaths(ownedView(obj)).keys()) }];
+      : [
+          {
+            manager: options.fieldManager,
+            operation: 'Update',
+            apiVersion: apiVersionOf(rt),
+            time,
+            paths: new Set(leafPaths(ownedView(obj)).keys()),
+          },
+        ];
     const result = canonical(rt, obj);
     metadataOf(result).managedFields = this.#renderOwners(owners);
     if (options.dryRun) return clone(result);
@@ -406,7 +558,13 @@ export class ResourceService {
   }
 
   /** Replace `existing` with `next`; ownership moves to the Update manager for changed fields, or follows `applyOwners`. */
-  #replace(rt: ResourceType, existing: StoredObject, next: JsonObject, options: WriteOptions, applyOwners: FieldOwner[] | undefined): JsonObject {
+  #replace(
+    rt: ResourceType,
+    existing: StoredObject,
+    next: JsonObject,
+    options: WriteOptions,
+    applyOwners: FieldOwner[] | undefined,
+  ): JsonObject {
     this.#normalise(rt, next);
     const old = existing.object;
     const oldMeta = metadataOf(old);
@@ -433,16 +591,26 @@ export class ResourceService {
       const before = leafPaths(ownedView(old));
       const after = leafPaths(ownedView(next));
       owners = existing.owners.map((o) => ({ ...o, paths: new Set(o.paths) }));
-      const changed = [...after.entries()].filter(([k, v]) => !before.has(k) || !deepEqual(before.get(k), v)).map(([k]) => k);
+      const changed = [...after.entries()]
+        .filter(([k, v]) => !before.has(k) || !deepEqual(before.get(k), v))
+        .map(([k]) => k);
       const removed = [...before.keys()].filter((k) => !after.has(k));
       for (const o of owners) {
         for (const k of removed) o.paths.delete(k);
         for (const k of changed) o.paths.delete(k);
       }
       if (changed.length > 0) {
-        let mine = owners.find((o) => o.manager === options.fieldManager && o.operation === 'Update');
+        let mine = owners.find(
+          (o) => o.manager === options.fieldManager && o.operation === 'Update',
+        );
         if (!mine) {
-          mine = { manager: options.fieldManager, operation: 'Update', apiVersion: apiVersionOf(rt), time, paths: new Set() };
+          mine = {
+            manager: options.fieldManager,
+            operation: 'Update',
+            apiVersion: apiVersionOf(rt),
+            time,
+            paths: new Set(),
+          };
           owners.push(mine);
         }
         mine.time = time;
@@ -455,7 +623,8 @@ export class ResourceService {
     const comparableOld = { ...old, metadata: { ...oldMeta, managedFields: null } };
     const comparableNew = { ...result, metadata: { ...metadataOf(result), managedFields: null } };
     // A no-op write keeps its resourceVersion and sends no watch event, as the real server does.
-    if (deepEqual(comparableOld, comparableNew) && sameOwnership(existing.owners, owners)) return clone(old);
+    if (deepEqual(comparableOld, comparableNew) && sameOwnership(existing.owners, owners))
+      return clone(old);
     metadataOf(result).managedFields = this.#renderOwners(owners);
     if (options.dryRun) return clone(result);
     return clone(this.#store.commit(rt, 'MODIFIED', result, owners, old));
@@ -475,8 +644,16 @@ export class ResourceService {
   }
 
   /** Server-side apply: merge the applied configuration, own its fields, refuse to take others' fields without force. */
-  #apply(rt: ResourceType, namespace: string | undefined, name: string, raw: string, existing: StoredObject | undefined, options: PatchOptions): WriteResult {
-    if (!options.fieldManager || options.fieldManager === '') throw badRequest('fieldManager is required for apply requests');
+  #apply(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    raw: string,
+    existing: StoredObject | undefined,
+    options: PatchOptions,
+  ): WriteResult {
+    if (!options.fieldManager || options.fieldManager === '')
+      throw badRequest('fieldManager is required for apply requests');
     let applied: unknown;
     try {
       applied = parseYaml(raw);
@@ -490,7 +667,9 @@ export class ResourceService {
     const obj = this.#checkBody(rt, applied);
     const meta = metadataOf(obj);
     if (meta.name !== undefined && meta.name !== name) {
-      throw badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`,
+      );
     }
     this.#checkNamespace(rt, namespace, meta);
     const appliedLeaves = leafPaths(ownedView(obj));
@@ -500,17 +679,28 @@ export class ResourceService {
     if (!existing) {
       const nameProblems = nameErrors(rt.nameRule, name);
       if (nameProblems.length > 0) throw invalid(rt, name, nameProblems);
-      if (rt.namespaced && !options.control && !this.#store.read(this.#namespaces(), undefined, namespace as string)) {
+      if (
+        rt.namespaced &&
+        !options.control &&
+        !this.#store.read(this.#namespaces(), undefined, namespace as string)
+      ) {
         throw namespaceNotFound(namespace as string);
       }
       options.authorizeCreate?.();
       meta.name = name;
-      const owner: FieldOwner = { manager, operation: 'Apply', apiVersion, time: '', paths: new Set(appliedLeaves.keys()) };
+      const owner: FieldOwner = {
+        manager,
+        operation: 'Apply',
+        apiVersion,
+        time: '',
+        paths: new Set(appliedLeaves.keys()),
+      };
       return { object: this.#insert(rt, namespace, obj, options, owner), created: true };
     }
 
     const requested = typeof meta.resourceVersion === 'string' ? meta.resourceVersion : '';
-    if (requested !== '' && requested !== metadataOf(existing.object).resourceVersion) throw conflict(rt, name);
+    if (requested !== '' && requested !== metadataOf(existing.object).resourceVersion)
+      throw conflict(rt, name);
 
     const live = existing.object;
     const liveLeaves = leafPaths(ownedView(live));
@@ -520,7 +710,9 @@ export class ResourceService {
     const conflicts: { manager: string; apiVersion: string; path: string }[] = [];
     for (const [path, value] of appliedLeaves) {
       if (!liveLeaves.has(path) || deepEqual(liveLeaves.get(path), value)) continue;
-      for (const o of owners) if (!isMe(o) && o.paths.has(path)) conflicts.push({ manager: o.manager, apiVersion: o.apiVersion, path });
+      for (const o of owners)
+        if (!isMe(o) && o.paths.has(path))
+          conflicts.push({ manager: o.manager, apiVersion: o.apiVersion, path });
     }
     if (conflicts.length > 0 && !options.force) throw applyConflict(conflicts);
 
@@ -541,7 +733,10 @@ export class ResourceService {
     for (const key of OWNED_METADATA) {
       const value = (appliedMeta as JsonObject)[key];
       if (value === undefined) continue;
-      resultMeta[key] = isObject(value) && isObject(resultMeta[key]) ? applyMerge(resultMeta[key] as JsonObject, value) : clone(value);
+      resultMeta[key] =
+        isObject(value) && isObject(resultMeta[key])
+          ? applyMerge(resultMeta[key] as JsonObject, value)
+          : clone(value);
     }
     result.metadata = resultMeta;
 
@@ -567,7 +762,9 @@ function sameOwnership(a: readonly FieldOwner[], b: readonly FieldOwner[]): bool
   return deepEqual(render(a), render(b));
 }
 
-function applyConflict(conflicts: readonly { manager: string; apiVersion: string; path: string }[]): StatusError {
+function applyConflict(
+  conflicts: readonly { manager: string; apiVersion: string; path: string }[],
+): StatusError {
   const byManager = new Map<string, string[]>();
   for (const c of conflicts) {
     const label = `"${c.manager}" using ${c.apiVersion}`;
@@ -575,12 +772,18 @@ function applyConflict(conflicts: readonly { manager: string; apiVersion: string
   }
   const count = conflicts.length;
   const parts = [...byManager.entries()].map(([label, paths]) =>
-    paths.length === 1 ? `conflict with ${label}: ${paths[0]}` : `conflicts with ${label}:\n${paths.map((p) => `- ${p}`).join('\n')}`,
+    paths.length === 1
+      ? `conflict with ${label}: ${paths[0]}`
+      : `conflicts with ${label}:\n${paths.map((p) => `- ${p}`).join('\n')}`,
   );
   const message = `Apply failed with ${count} conflict${count === 1 ? '' : 's'}: ${parts.join('\n')}`;
   return new StatusError(
     failure(409, 'Conflict', message, {
-      causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: fieldPathString(c.path) })),
+      causes: conflicts.map((c) => ({
+        reason: 'FieldManagerConflict',
+        message: `conflict with "${c.manager}" using ${c.apiVersion}`,
+        field: fieldPathString(c.path),
+      })),
     }),
   );
 }

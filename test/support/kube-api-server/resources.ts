@@ -3,9 +3,19 @@
  * registry describes them: group/version/resource, kind, scope, verbs, and the few strategy
  * switches whose behaviour clients can observe (unconditional update, create on update).
  */
-export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
+export type KubeVerb =
+  'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
-export const ALL_VERBS: readonly KubeVerb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+export const ALL_VERBS: readonly KubeVerb[] = [
+  'create',
+  'delete',
+  'deletecollection',
+  'get',
+  'list',
+  'patch',
+  'update',
+  'watch',
+];
 
 export interface ResourceType {
   /** '' for the core group. */
@@ -34,7 +44,10 @@ export interface ResourceType {
   readonly virtual: boolean;
 }
 
-export type ResourceTypeInput = Pick<ResourceType, 'group' | 'version' | 'resource' | 'kind' | 'namespaced'> &
+export type ResourceTypeInput = Pick<
+  ResourceType,
+  'group' | 'version' | 'resource' | 'kind' | 'namespaced'
+> &
   Partial<Omit<ResourceType, 'group' | 'version' | 'resource' | 'kind' | 'namespaced'>>;
 
 export function defineResource(input: ResourceTypeInput): ResourceType {
@@ -69,8 +82,21 @@ export function qualifiedKind(rt: ResourceType): string {
 }
 
 export const BUILT_IN_RESOURCES: readonly ResourceType[] = [
-  defineResource({ group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true, extraFieldSelectors: ['type'] }),
-  defineResource({ group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true }),
+  defineResource({
+    group: '',
+    version: 'v1',
+    resource: 'secrets',
+    kind: 'Secret',
+    namespaced: true,
+    extraFieldSelectors: ['type'],
+  }),
+  defineResource({
+    group: '',
+    version: 'v1',
+    resource: 'configmaps',
+    kind: 'ConfigMap',
+    namespaced: true,
+  }),
   defineResource({
     group: '',
     version: 'v1',
@@ -89,7 +115,13 @@ export const BUILT_IN_RESOURCES: readonly ResourceType[] = [
     namespaced: true,
     extraFieldSelectors: ['spec.nodeName', 'spec.serviceAccountName', 'status.phase'],
   }),
-  defineResource({ group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true }),
+  defineResource({
+    group: '',
+    version: 'v1',
+    resource: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  }),
   defineResource({
     group: 'coordination.k8s.io',
     version: 'v1',
@@ -138,14 +170,20 @@ export class ResourceRegistry {
   }
 
   find(group: string, version: string, resource: string): ResourceType | undefined {
-    return this.#types.find((t) => t.group === group && t.version === version && t.resource === resource);
+    return this.#types.find(
+      (t) => t.group === group && t.version === version && t.resource === resource,
+    );
   }
 
   /** `secrets`, `leases`, `leases.coordination.k8s.io` — ambiguous plain names throw. */
   resolve(ref: string): ResourceType {
     const matches = this.#types.filter((t) => t.resource === ref || qualifiedResource(t) === ref);
     if (matches.length !== 1) {
-      throw new TypeError(matches.length === 0 ? `unknown resource ${ref}` : `ambiguous resource ${ref}; qualify it with its group`);
+      throw new TypeError(
+        matches.length === 0
+          ? `unknown resource ${ref}`
+          : `ambiguous resource ${ref}; qualify it with its group`,
+      );
     }
     return matches[0] as ResourceType;
   }

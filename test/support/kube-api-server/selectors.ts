@@ -12,7 +12,8 @@ export type LabelRequirement =
 
 export type LabelSelector = readonly LabelRequirement[];
 
-const KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 function splitTopLevel(input: string): string[] {
@@ -34,12 +35,14 @@ function splitTopLevel(input: string): string[] {
 }
 
 function checkKey(key: string, raw: string): string {
-  if (!KEY.test(key)) throw badRequest(`unable to parse requirement: invalid label key "${key}" in "${raw}"`);
+  if (!KEY.test(key))
+    throw badRequest(`unable to parse requirement: invalid label key "${key}" in "${raw}"`);
   return key;
 }
 
 function checkValue(value: string, raw: string): string {
-  if (value.length > 63 || !VALUE.test(value)) throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${raw}"`);
+  if (value.length > 63 || !VALUE.test(value))
+    throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${raw}"`);
   return value;
 }
 
@@ -48,7 +51,8 @@ export function parseLabelSelector(input: string | null | undefined): LabelSelec
   const requirements: LabelRequirement[] = [];
   for (const rawPart of splitTopLevel(input)) {
     const raw = rawPart.trim();
-    if (raw === '') throw badRequest(`unable to parse requirement: empty requirement in "${input}"`);
+    if (raw === '')
+      throw badRequest(`unable to parse requirement: empty requirement in "${input}"`);
     let m: RegExpMatchArray | null;
     if ((m = raw.match(/^!\s*([^\s=!<>(),]+)$/))) {
       requirements.push({ key: checkKey(m[1] as string, raw), op: '!' });
@@ -60,17 +64,26 @@ export function parseLabelSelector(input: string | null | undefined): LabelSelec
       const value = checkValue(m[3] as string, raw);
       requirements.push({ key, op: m[2] === '!=' ? 'notin' : 'in', values: [value] });
     } else if ((m = raw.match(/^([^\s=!<>(),]+)\s*([<>])\s*(-?\d+)$/))) {
-      requirements.push({ key: checkKey(m[1] as string, raw), op: m[2] === '>' ? 'gt' : 'lt', value: Number(m[3]) });
+      requirements.push({
+        key: checkKey(m[1] as string, raw),
+        op: m[2] === '>' ? 'gt' : 'lt',
+        value: Number(m[3]),
+      });
     } else if ((m = raw.match(/^([^\s=!<>(),]+)$/))) {
       requirements.push({ key: checkKey(m[1] as string, raw), op: 'exists' });
     } else {
-      throw badRequest(`unable to parse requirement: found '${raw}', expected: in, notin, =, ==, !=, gt, lt`);
+      throw badRequest(
+        `unable to parse requirement: found '${raw}', expected: in, notin, =, ==, !=, gt, lt`,
+      );
     }
   }
   return requirements;
 }
 
-export function labelsMatch(selector: LabelSelector, labels: Readonly<Record<string, string>> | undefined): boolean {
+export function labelsMatch(
+  selector: LabelSelector,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
   const l = labels ?? {};
   return selector.every((r) => {
     const has = Object.prototype.hasOwnProperty.call(l, r.key);
@@ -102,7 +115,10 @@ export interface FieldRequirement {
 
 export type FieldSelector = readonly FieldRequirement[];
 
-export function parseFieldSelector(input: string | null | undefined, supported: readonly string[]): FieldSelector {
+export function parseFieldSelector(
+  input: string | null | undefined,
+  supported: readonly string[],
+): FieldSelector {
   if (input === null || input === undefined || input.trim() === '') return [];
   const requirements: FieldRequirement[] = [];
   for (const rawPart of input.split(',')) {
@@ -111,7 +127,11 @@ export function parseFieldSelector(input: string | null | undefined, supported: 
     if (!m) throw badRequest(`invalid selector: '${input}'; can't understand '${raw}'`);
     const field = (m[1] as string).trim();
     if (!supported.includes(field)) throw badRequest(`field label not supported: ${field}`);
-    requirements.push({ field, op: m[2] === '!=' ? '!=' : '=', value: (m[3] as string).replace(/\\(.)/g, '$1') });
+    requirements.push({
+      field,
+      op: m[2] === '!=' ? '!=' : '=',
+      value: (m[3] as string).replace(/\\(.)/g, '$1'),
+    });
   }
   return requirements;
 }

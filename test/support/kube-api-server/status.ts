@@ -42,10 +42,21 @@ export class StatusError extends Error {
   }
 }
 
-export function failure(code: number, reason: string, message: string, details?: StatusDetails): StatusBody {
+export function failure(
+  code: number,
+  reason: string,
+  message: string,
+  details?: StatusDetails,
+): StatusBody {
   // Built field by field so the JSON key order matches the real server's.
-  const body = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason } as Omit<StatusBody, 'code'> &
-    Partial<Pick<StatusBody, 'code'>>;
+  const body = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+  } as Omit<StatusBody, 'code'> & Partial<Pick<StatusBody, 'code'>>;
   if (details !== undefined) body.details = details;
   body.code = code;
   return body as StatusBody;
@@ -60,33 +71,66 @@ function resourceDetails(rt: ResourceType, name: string | undefined): StatusDeta
 }
 
 export function notFound(rt: ResourceType, name: string): StatusError {
-  return new StatusError(failure(404, 'NotFound', `${qualifiedResource(rt)} "${name}" not found`, resourceDetails(rt, name)));
+  return new StatusError(
+    failure(
+      404,
+      'NotFound',
+      `${qualifiedResource(rt)} "${name}" not found`,
+      resourceDetails(rt, name),
+    ),
+  );
 }
 
 /** A namespace that does not exist, as NamespaceLifecycle admission reports it on create. */
 export function namespaceNotFound(namespace: string): StatusError {
   return new StatusError(
-    failure(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' }),
+    failure(404, 'NotFound', `namespaces "${namespace}" not found`, {
+      name: namespace,
+      kind: 'namespaces',
+    }),
   );
 }
 
 export function alreadyExists(rt: ResourceType, name: string): StatusError {
   return new StatusError(
-    failure(409, 'AlreadyExists', `${qualifiedResource(rt)} "${name}" already exists`, resourceDetails(rt, name)),
+    failure(
+      409,
+      'AlreadyExists',
+      `${qualifiedResource(rt)} "${name}" already exists`,
+      resourceDetails(rt, name),
+    ),
   );
 }
 
-export const OPTIMISTIC_LOCK_MESSAGE = 'the object has been modified; please apply your changes to the latest version and try again';
+export const OPTIMISTIC_LOCK_MESSAGE =
+  'the object has been modified; please apply your changes to the latest version and try again';
 
-export function conflict(rt: ResourceType, name: string, why: string = OPTIMISTIC_LOCK_MESSAGE, causes?: StatusCause[]): StatusError {
+export function conflict(
+  rt: ResourceType,
+  name: string,
+  why: string = OPTIMISTIC_LOCK_MESSAGE,
+  causes?: StatusCause[],
+): StatusError {
   const details = resourceDetails(rt, name);
   if (causes) details.causes = causes;
-  return new StatusError(failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": ${why}`, details));
+  return new StatusError(
+    failure(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": ${why}`,
+      details,
+    ),
+  );
 }
 
 export interface FieldError {
   /** e.g. FieldValueInvalid, FieldValueRequired, FieldValueTooLong, FieldValueForbidden */
-  readonly type: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueTooLong' | 'FieldValueForbidden' | 'FieldValueNotSupported';
+  readonly type:
+    | 'FieldValueInvalid'
+    | 'FieldValueRequired'
+    | 'FieldValueTooLong'
+    | 'FieldValueForbidden'
+    | 'FieldValueNotSupported';
   readonly field: string;
   /** The Go-formatted bad value (already quoted for strings), omitted for Required. */
   readonly value?: string;
@@ -107,7 +151,12 @@ function fieldErrorBody(e: FieldError): string {
 }
 
 /** 422 Invalid, `Secret "x" is invalid: metadata.name: Invalid value: "x": ...`. */
-export function invalid(rt: ResourceType, name: string, errors: readonly FieldError[], kindOverride?: { group: string; kind: string }): StatusError {
+export function invalid(
+  rt: ResourceType,
+  name: string,
+  errors: readonly FieldError[],
+  kindOverride?: { group: string; kind: string },
+): StatusError {
   const group = kindOverride ? kindOverride.group : rt.group;
   const kind = kindOverride ? kindOverride.kind : rt.kind;
   const qualified = kindOverride ? (group === '' ? kind : `${kind}.${group}`) : qualifiedKind(rt);
@@ -117,8 +166,14 @@ export function invalid(rt: ResourceType, name: string, errors: readonly FieldEr
   if (name !== '') details.name = name;
   if (group !== '') details.group = group;
   details.kind = kind;
-  details.causes = errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
-  return new StatusError(failure(422, 'Invalid', `${qualified} "${name}" is invalid: ${joined}`, details));
+  details.causes = errors.map((e) => ({
+    reason: e.type,
+    message: fieldErrorBody(e),
+    field: e.field,
+  }));
+  return new StatusError(
+    failure(422, 'Invalid', `${qualified} "${name}" is invalid: ${joined}`, details),
+  );
 }
 
 export function forbidden(
@@ -143,14 +198,26 @@ export function badRequest(message: string): StatusError {
 }
 
 export function pathNotFound(): StatusError {
-  return new StatusError(failure(404, 'NotFound', 'the server could not find the requested resource', {}));
+  return new StatusError(
+    failure(404, 'NotFound', 'the server could not find the requested resource', {}),
+  );
 }
 
 export function methodNotAllowed(): StatusError {
-  return new StatusError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
+  return new StatusError(
+    failure(
+      405,
+      'MethodNotAllowed',
+      'the server does not allow this method on the requested resource',
+      {},
+    ),
+  );
 }
 
-export function unsupportedMediaType(contentType: string, accepted: readonly string[]): StatusError {
+export function unsupportedMediaType(
+  contentType: string,
+  accepted: readonly string[],
+): StatusError {
   return new StatusError(
     failure(
       415,
@@ -162,7 +229,9 @@ export function unsupportedMediaType(contentType: string, accepted: readonly str
 }
 
 export function requestEntityTooLarge(limit: number): StatusError {
-  return new StatusError(failure(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`));
+  return new StatusError(
+    failure(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`),
+  );
 }
 
 /** The watch-cache error for a resourceVersion older than the retained history. */
@@ -186,7 +255,11 @@ export function internalError(message: string): StatusError {
 }
 
 /** Any status code with the reason the real server uses for it. */
-export function statusForCode(code: number, message?: string, retryAfterSeconds?: number): StatusError {
+export function statusForCode(
+  code: number,
+  message?: string,
+  retryAfterSeconds?: number,
+): StatusError {
   switch (code) {
     case 429:
       return tooManyRequests(retryAfterSeconds);
@@ -194,13 +267,26 @@ export function statusForCode(code: number, message?: string, retryAfterSeconds?
       return internalError(message ?? 'injected failure');
     case 503: {
       const err = new StatusError(
-        failure(503, 'ServiceUnavailable', message ?? 'the server is currently unable to handle the request', {}),
+        failure(
+          503,
+          'ServiceUnavailable',
+          message ?? 'the server is currently unable to handle the request',
+          {},
+        ),
         retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
       );
       return err;
     }
     case 504:
-      return new StatusError(failure(504, 'Timeout', message ?? 'the server was unable to return a response in the time allotted, but may still be processing the request', {}));
+      return new StatusError(
+        failure(
+          504,
+          'Timeout',
+          message ??
+            'the server was unable to return a response in the time allotted, but may still be processing the request',
+          {},
+        ),
+      );
     case 401:
       return unauthorized();
     case 403:
@@ -210,7 +296,13 @@ export function statusForCode(code: number, message?: string, retryAfterSeconds?
     case 409:
       return new StatusError(failure(409, 'Conflict', message ?? 'conflict'));
     default:
-      return new StatusError(failure(code, code >= 500 ? 'InternalError' : 'BadRequest', message ?? `injected status ${code}`));
+      return new StatusError(
+        failure(
+          code,
+          code >= 500 ? 'InternalError' : 'BadRequest',
+          message ?? `injected status ${code}`,
+        ),
+      );
   }
 }
 

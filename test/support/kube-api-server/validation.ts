@@ -31,15 +31,36 @@ export function dns1123SubdomainErrors(value: string): string[] {
   return errors;
 }
 
-export function nameErrors(rule: 'subdomain' | 'label', name: string, field = 'metadata.name'): FieldError[] {
+export function nameErrors(
+  rule: 'subdomain' | 'label',
+  name: string,
+  field = 'metadata.name',
+): FieldError[] {
   const messages = rule === 'label' ? dns1123LabelErrors(name) : dns1123SubdomainErrors(name);
-  return messages.map((detail) => ({ type: 'FieldValueInvalid', field, value: goQuote(name), detail }));
+  return messages.map((detail) => ({
+    type: 'FieldValueInvalid',
+    field,
+    value: goQuote(name),
+    detail,
+  }));
 }
 
 export function configKeyErrors(key: string, field: string): FieldError[] {
   const errors: FieldError[] = [];
-  if (key.length > 253) errors.push({ type: 'FieldValueInvalid', field, value: goQuote(key), detail: 'must be no more than 253 characters' });
-  if (!CONFIG_KEY.test(key)) errors.push({ type: 'FieldValueInvalid', field, value: goQuote(key), detail: CONFIG_KEY_MESSAGE });
+  if (key.length > 253)
+    errors.push({
+      type: 'FieldValueInvalid',
+      field,
+      value: goQuote(key),
+      detail: 'must be no more than 253 characters',
+    });
+  if (!CONFIG_KEY.test(key))
+    errors.push({
+      type: 'FieldValueInvalid',
+      field,
+      value: goQuote(key),
+      detail: CONFIG_KEY_MESSAGE,
+    });
   return errors;
 }
 

@@ -4,9 +4,7 @@ import { KubeApiServer } from '../../support/kube-api-server/index.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /** The ApiException a call rejects with, its Status body parsed. */
-async function apiError(
-  promise: Promise<unknown>,
-): Promise<{
+async function apiError(promise: Promise<unknown>): Promise<{
   code: number;
   body: Record<string, unknown> | undefined;
   headers: Record<string, string>;
@@ -137,6 +135,31 @@ describe('Kubernetes API test server through the real client', () => {
       });
       await core.deleteNamespace({ name: 'crud-ns' });
       expect(server.store.get('configmaps', 'crud-ns', 'inside')).toBeUndefined();
+    });
+
+    it('deletes a collection by label selector, answering a list', async () => {
+      for (const [name, app] of [
+        ['dc-1', 'gone'],
+        ['dc-2', 'gone'],
+        ['dc-3', 'kept'],
+      ] as const) {
+        server.store.put({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name, namespace: 'collection', labels: { app } },
+        });
+      }
+      const deleted = (await core.deleteCollectionNamespacedConfigMap({
+        namespace: 'collection',
+        labelSelector: 'app=gone',
+      })) as unknown as { kind: string };
+      expect(deleted.kind).toBe('ConfigMapList');
+      // The server answers the deleted items as a list; client-node types the answer as V1Status, so only kind survives.
+      expect(
+        server.store
+          .list('configmaps', 'collection')
+          .map((c) => (c.metadata as { name: string }).name),
+      ).toEqual(['dc-3']);
     });
 
     it('creates a name from generateName', async () => {
@@ -766,6 +789,29 @@ describe('Kubernetes API test server through the real client', () => {
       await waitFor(() => initial.events.length === 1, 'the initial state');
       expect(initial.events[0]?.object.metadata?.name).toBe('replayed');
       initial.abort();
+    });
+
+    it('ends the initial events with an initial-events-end bookmark when sendInitialEvents is asked for', async () => {
+      server.store.put({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'initial', namespace: 'initial-events' },
+      });
+      const w = await startWatch('/api/v1/namespaces/initial-events/configmaps', {
+        sendInitialEvents: true,
+        resourceVersionMatch: 'NotOlderThan',
+        allowWatchBookmarks: true,
+      });
+      await waitFor(() => w.events.length >= 2, 'the initial events');
+      expect(w.events[0]).toMatchObject({
+        type: 'ADDED',
+        object: { metadata: { name: 'initial' } },
+      });
+      expect(w.events[1]).toMatchObject({
+        type: 'BOOKMARK',
+        object: { metadata: { annotations: { 'k8s.io/initial-events-end': 'true' } } },
+      });
+      w.abort();
     });
 
     it('turns a label change into ADDED/DELETED for a selector watch', async () => {

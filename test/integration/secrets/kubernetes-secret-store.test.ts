@@ -14,6 +14,7 @@ import {
 } from '../../../src/secrets/stores/kubernetes/index.js';
 import { systemClock } from '../../../src/shared/clock.js';
 import { readEnv } from '../../../src/shared/env.js';
+import { loadKubeConfig } from '../../../src/shared/kube-client.js';
 import { WardenError } from '../../../src/shared/errors.js';
 import { createLogger, type Logger } from '../../../src/shared/logger.js';
 import { describeSecretStoreConformance } from '../../conformance/secret-store-conformance.js';
@@ -150,8 +151,7 @@ if (realCluster === undefined) {
       `secretstores.kubernetes (cacheMode ${cacheMode}) against the cluster in KUBECONFIG`,
       async () => {
         const env = readEnv();
-        const admin = new k8s.KubeConfig();
-        admin.loadFromFile((env.kubeconfig as string).split(':')[0] as string);
+        const admin = loadKubeConfig({ inCluster: false, kubeconfigEnv: env.kubeconfig });
         const core = admin.makeApiClient(k8s.CoreV1Api);
         const namespace = `warden-conformance-${randomBytes(4).toString('hex')}`;
         await core.createNamespace({

@@ -435,7 +435,7 @@ export class KubeApiServer {
     const query = Object.fromEntries(url.searchParams.entries());
     const method = (req.method ?? 'GET').toUpperCase();
     const record: KubeRequestRecord = {
-      at: this.#now(),
+      at: new Date(), // wall-clock arrival, even when object timestamps come from a test clock
       method,
       path: url.pathname,
       query,
@@ -741,7 +741,12 @@ export class KubeApiServer {
       }
       case 'delete': {
         const raw = await this.#readBody(req);
-        const options = raw.trim() === '' ? {} : (JSON.parse(raw) as JsonObject);
+        let options: JsonObject = {};
+        try {
+          if (raw.trim() !== '') options = JSON.parse(raw) as JsonObject;
+        } catch (err) {
+          throw badRequest(`couldn't decode DeleteOptions: ${(err as Error).message}`);
+        }
         const preconditions = isObject(options.preconditions)
           ? (options.preconditions as { uid?: string; resourceVersion?: string })
           : undefined;

@@ -311,16 +311,12 @@ export function resolveServeSettings(
   const jwtResult = collectJwtSettings(flags);
   if (!jwtResult.ok) problems.push(...jwtResult.problems);
   const jwtSettings = jwtResult.ok ? jwtResult.settings : null;
-  if (jwtSettings) {
-    warnings.push(...jwtSettings.warnings);
-    // The JWT files share the credentials directory with the X.509 material.
-    for (const [flag, name] of [
-      ['jwt-key-filename', jwtSettings.jwt.keyFilename],
-      ['jwks-filename', jwtSettings.jwt.jwksFilename],
-    ] as const) {
-      if (distinctFiles.has(name))
-        flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
-    }
+  if (jwtSettings) warnings.push(...jwtSettings.warnings);
+  // The JWT files share the credentials directory with the X.509 material.
+  for (const flag of ['jwt-key-filename', 'jwks-filename']) {
+    const name = stringFlag(flags, flag);
+    if (name !== undefined && distinctFiles.has(name))
+      flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
   }
 
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
@@ -355,7 +351,10 @@ export function resolveServeSettings(
   if (jwtSettings?.oidc.enabled) {
     const oidcAddress = jwtSettings.oidc.listenAddress;
     if (!isListenAddress(oidcAddress))
-      flagProblem('oidc-server-listen-address', `"${oidcAddress}" is not an IP address or host name`);
+      flagProblem(
+        'oidc-server-listen-address',
+        `"${oidcAddress}" is not an IP address or host name`,
+      );
     ports.push([
       'oidc-server-listen-port',
       { listenAddress: oidcAddress, port: jwtSettings.oidc.port },

@@ -231,6 +231,25 @@ describe('warden serve --jwt-enabled --oidc-enabled', () => {
     }
   });
 
+  it('serves a discovery document whose issuer no forwarded header can change', async () => {
+    const response = await request(
+      `${first.server.oidc?.server.url}/.well-known/openid-configuration`,
+      {
+        ca: first.anchorsPem,
+        servername: 'localhost',
+        headers: { host: 'localhost', 'x-forwarded-host': 'evil.example' },
+      },
+    );
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body)).toMatchObject({
+      issuer: ISSUER,
+      jwks_uri: `${ISSUER}/jwks.json`,
+      id_token_signing_alg_values_supported: ['RS256'],
+      subject_types_supported: ['public'],
+      response_types_supported: ['id_token'],
+    });
+  });
+
   it('returns only the trust-domain token when no audiences are requested', async () => {
     const response = await signWorkload(firstClient);
     expect(response.per_audience_jwts).toEqual({});

@@ -14,7 +14,8 @@ import { keyIdProblem } from '../ca/jwt/jwt-signing-key.js';
 import { normaliseOidcPathPrefix } from '../issuer/oidc/oidc-handler.js';
 import { normaliseAllowedHost } from '../issuer/oidc/oidc-host.js';
 import { parseDuration } from '../shared/duration.js';
-import { WardenError, isWardenError } from '../shared/errors.js';
+import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
+import { WardenError } from '../shared/errors.js';
 import type { FlagSpecs, ParsedFlags } from '../shared/flags.js';
 import { printable } from '../shared/spiffe-id.js';
 
@@ -127,12 +128,18 @@ const MAX_JWT_TTL_MS = 8760 * 3_600_000;
 const PATH_PREFIX_RE = /^(\/[A-Za-z0-9._~-]+)*$/;
 
 /**
- * Turns parsed flags into frozen JWT/OIDC settings, collecting every problem; throws one
- * ERR_CONFIG_INVALID listing them all. Takes ParsedFlags from `parseFlags` over specs that
- * include JWT_FLAG_SPECS (merged into `warden serve`'s).
+ * Turns parsed flags into frozen JWT/OIDC settings, collecting every problem (each with the
+ * flag it is about as its path). Takes ParsedFlags from `parseFlags` over specs that include
+ * JWT_FLAG_SPECS (merged into SERVE_FLAGS); `warden serve` reports these problems together
+ * with its own.
  */
-export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
-  const problems: string[] = [];
+export function collectJwtSettings(
+  flags: ParsedFlags,
+): { ok: true; settings: JwtSettings } | { ok: false; problems: readonly ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const problem = (flag: string, message: string): void => {
+    problems.push({ path: `--${flag}`, message });
+  };
   const warnings: string[] = [];
   const str = (name: string): string | undefined => {
     const value = flags.values[name];
@@ -148,59 +155,60 @@ export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
   let algorithm: JwtSigningAlgorithm = DEFAULT_JWT_SIGNING_ALGORITHM;
   if (isJwtSigningAlgorithm(algorithmText)) algorithm = algorithmText;
   else
-    problems.push(
-      `--jwt-signing-algorithm: "${printable(algorithmText)}" is not one of ${JWT_SIGNING_ALGORITHMS.join(', ')}`,
+    problem(
+      'jwt-signing-algorithm',
+      `"${printable(algorithmText)}" is not one of ${JWT_SIGNING_ALGORITHMS.join(', ')}`,
     );
 
   let ttlMs = 24 * 3_600_000;
+  const ttlText = str('jwt-ttl') ?? '24h';
   try {
-    ttlMs = parseDuration(str('jwt-ttl') ?? '24h', '--jwt-ttl');
-    if (ttlMs <= 0) problems.push('--jwt-ttl must be positive');
-    else if (ttlMs > MAX_JWT_TTL_MS) problems.push('--jwt-ttl must be at most 8760h');
-  } catch (err) {
-    problems.push(isWardenError(err) ? err.message : '--jwt-ttl is not a duration');
+    ttlMs = parseDuration(ttlText);
+    if (ttlMs <= 0) problem('jwt-ttl', 'must be positive');
+    else if (ttlMs > MAX_JWT_TTL_MS) problem('jwt-ttl', 'must be at most 8760h');
+  } catch {
+    problem('jwt-ttl', `"${printable(ttlText)}" is not a duration (use Go syntax such as 24h)`);
   }
 
   const keyFilename = str('jwt-key-filename') ?? DEFAULT_JWT_KEY_FILENAME;
   const jwksFilename = str('jwks-filename') ?? DEFAULT_JWKS_FILENAME;
   for (const [flag, name] of [
-    ['--jwt-key-filename', keyFilename],
-    ['--jwks-filename', jwksFilename],
+    ['jwt-key-filename', keyFilename],
+    ['jwks-filename', jwksFilename],
   ] as const) {
     if (name.length === 0 || name !== path.basename(name) || name === '.' || name === '..') {
-      problems.push(`${flag}: "${printable(name)}" must be a plain file name (no directory)`);
+      problem(flag, `"${printable(name)}" must be a plain file name (no directory)`);
     } else if (name === DEFAULT_JWT_STATE_FILENAME) {
-      problems.push(`${flag}: "${name}" is the name of Warden's JWT rotation record`);
+      problem(flag, `"${name}" is the name of Warden's JWT rotation record`);
     }
   }
-  if (keyFilename === jwksFilename)
-    problems.push('--jwt-key-filename and --jwks-filename must differ');
+  if (keyFilename === jwksFilename) problem('jwks-filename', 'must differ from --jwt-key-filename');
 
   let issuer: string | undefined;
   if (given('jwt-issuer')) {
     issuer = str('jwt-issuer') ?? '';
-    const problem = issuerProblem(issuer, oidcEnabled);
-    if (problem) problems.push(`--jwt-issuer ${problem}`);
-    if (!jwtEnabled) problems.push('--jwt-issuer needs --jwt-enabled');
+    const issue = issuerProblem(issuer, oidcEnabled);
+    if (issue) problem('jwt-issuer', issue);
+    if (!jwtEnabled) problem('jwt-issuer', 'needs --jwt-enabled');
   }
 
   let keyId: string | undefined;
   if (given('jwt-key-id')) {
     keyId = str('jwt-key-id') ?? '';
-    const problem = keyIdProblem(keyId);
-    if (problem) problems.push(`--jwt-key-id ${problem}`);
+    const issue = keyIdProblem(keyId);
+    if (issue) problem('jwt-key-id', issue);
   }
 
   if (oidcEnabled && !jwtEnabled)
-    problems.push('--oidc-enabled needs --jwt-enabled (there are no keys to publish otherwise)');
+    problem('oidc-enabled', 'needs --jwt-enabled (there are no keys to publish otherwise)');
 
   const port = flags.values['oidc-server-listen-port'];
   const portNumber = typeof port === 'number' ? port : 9080;
-  if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) {
-    problems.push('--oidc-server-listen-port must be an integer from 1 to 65535');
+  if (!Number.isInteger(portNumber) || portNumber < 0 || portNumber > 65535) {
+    problem('oidc-server-listen-port', 'must be an integer from 0 to 65535');
   }
   const listenAddress = str('oidc-server-listen-address') ?? 'localhost';
-  if (listenAddress.length === 0) problems.push('--oidc-server-listen-address is empty');
+  if (listenAddress.length === 0) problem('oidc-server-listen-address', 'is empty');
 
   const tlsEnabled = flags.values['oidc-server-tls-enabled'] !== false;
   const certFile = given('oidc-server-tls-cert-file')
@@ -209,24 +217,26 @@ export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
   const keyFile = given('oidc-server-tls-key-file')
     ? (str('oidc-server-tls-key-file') ?? '')
     : undefined;
-  if (certFile === '') problems.push('--oidc-server-tls-cert-file is empty');
-  if (keyFile === '') problems.push('--oidc-server-tls-key-file is empty');
+  if (certFile === '') problem('oidc-server-tls-cert-file', 'is empty');
+  if (keyFile === '') problem('oidc-server-tls-key-file', 'is empty');
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    problems.push(
-      '--oidc-server-tls-cert-file and --oidc-server-tls-key-file must be given together',
+    problem(
+      certFile === undefined ? 'oidc-server-tls-cert-file' : 'oidc-server-tls-key-file',
+      'the certificate and key files must be given together',
     );
   }
   if (!tlsEnabled && (certFile !== undefined || keyFile !== undefined)) {
-    problems.push(
-      '--oidc-server-tls-cert-file/--oidc-server-tls-key-file are set but --oidc-server-tls-enabled is false',
+    problem(
+      'oidc-server-tls-enabled',
+      'is false but --oidc-server-tls-cert-file/--oidc-server-tls-key-file are set',
     );
   }
 
   let jwksUri: string | undefined;
   if (given('oidc-jwks-uri')) {
     jwksUri = str('oidc-jwks-uri') ?? '';
-    const problem = httpsUrlProblem(jwksUri);
-    if (problem) problems.push(`--oidc-jwks-uri ${problem}`);
+    const issue = httpsUrlProblem(jwksUri);
+    if (issue) problem('oidc-jwks-uri', issue);
   }
 
   const prefixText = str('oidc-path-prefix') ?? '';
@@ -235,8 +245,9 @@ export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
     !PATH_PREFIX_RE.test(pathPrefix) ||
     pathPrefix.split('/').some((seg) => seg === '.' || seg === '..')
   ) {
-    problems.push(
-      `--oidc-path-prefix: "${printable(prefixText)}" must be /-separated segments of letters, digits, ".", "_", "~" and "-"`,
+    problem(
+      'oidc-path-prefix',
+      `"${printable(prefixText)}" must be /-separated segments of letters, digits, ".", "_", "~" and "-"`,
     );
   }
 
@@ -245,13 +256,14 @@ export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
   for (const entry of Array.isArray(hostList) ? (hostList as readonly string[]) : []) {
     const normalised = normaliseAllowedHost(entry);
     if ('problem' in normalised)
-      problems.push(`--oidc-allowed-hosts: "${printable(entry)}" ${normalised.problem}`);
+      problem('oidc-allowed-hosts', `"${printable(entry)}" ${normalised.problem}`);
     else if (!allowedHosts.includes(normalised.host)) allowedHosts.push(normalised.host);
   }
 
   if (oidcEnabled && issuer === undefined && allowedHosts.length === 0) {
-    problems.push(
-      '--oidc-enabled needs --jwt-issuer or --oidc-allowed-hosts: the issuer would otherwise come from an unchecked Host header',
+    problem(
+      'oidc-enabled',
+      'needs --jwt-issuer or --oidc-allowed-hosts: the issuer would otherwise come from an unchecked Host header',
     );
   }
   if (oidcEnabled && issuer === undefined && allowedHosts.length > 0) {
@@ -265,21 +277,35 @@ export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
     );
   }
 
-  if (problems.length > 0) throw new WardenError('ERR_CONFIG_INVALID', problems.join('; '));
+  if (problems.length > 0) return { ok: false, problems: Object.freeze(problems) };
 
-  return deepFreeze({
-    jwt: { enabled: jwtEnabled, keyFilename, jwksFilename, issuer, algorithm, keyId, ttlMs },
-    oidc: {
-      enabled: oidcEnabled,
-      listenAddress,
-      port: portNumber,
-      tls: { enabled: tlsEnabled, certFile, keyFile },
-      jwksUri,
-      pathPrefix,
-      allowedHosts,
-    },
-    warnings,
-  });
+  return {
+    ok: true,
+    settings: deepFreeze({
+      jwt: { enabled: jwtEnabled, keyFilename, jwksFilename, issuer, algorithm, keyId, ttlMs },
+      oidc: {
+        enabled: oidcEnabled,
+        listenAddress,
+        port: portNumber,
+        tls: { enabled: tlsEnabled, certFile, keyFile },
+        jwksUri,
+        pathPrefix,
+        allowedHosts,
+      },
+      warnings,
+    }),
+  };
+}
+
+/** collectJwtSettings that throws one ERR_CONFIG_INVALID listing every problem. */
+export function resolveJwtSettings(flags: ParsedFlags): JwtSettings {
+  const result = collectJwtSettings(flags);
+  if (!result.ok)
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      result.problems.map(formatConfigProblem).join('; '),
+    );
+  return result.settings;
 }
 
 /**

@@ -21,6 +21,7 @@ import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
+import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
 
 /** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
 export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
@@ -34,8 +35,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 
 /**
- * `warden serve` flags: Dapr Sentry's names and defaults, plus Warden's key and lifetime
- * flags. Defaults that depend on other settings (credentials directory, listen addresses,
+ * `warden serve` flags: Dapr Sentry's names and defaults (JWT/OIDC ones from jwt-flags.ts),
+ * plus Warden's key and lifetime flags. Defaults that depend on other settings (credentials directory, listen addresses,
  * mode, workers) are decided in resolveServeSettings and described here.
  */
 export const SERVE_FLAGS: FlagSpecs = Object.freeze({
@@ -118,6 +119,7 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     description: 'Lifetime of a generated issuer certificate',
     default: '8760h',
   },
+  ...JWT_FLAG_SPECS,
   validate: {
     kind: 'boolean',
     description: 'Check flags and Configuration, print the settings or every problem, and exit',
@@ -172,6 +174,10 @@ export interface ServeSettings {
   readonly rootTtlMs: number;
   readonly issuerTtlMs: number;
   readonly leafProfile: LeafProfileOptions;
+  /** JWT-SVID issuance (`--jwt-*`); key files live in the credentials directory. */
+  readonly jwt: JwtSettings['jwt'];
+  /** The OIDC discovery server (`--oidc-*`); TLS file paths are absolute. */
+  readonly oidc: JwtSettings['oidc'];
   /** Allowed but risky choices, for the log at start-up. */
   readonly warnings: readonly string[];
 }
@@ -198,6 +204,17 @@ export function configurationRefFor(
 const HOSTNAME =
   /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '']);
+
+const LOOPBACK_ADDRESSES = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** Whether two listeners can clash on a port: localhost (the OIDC default) binds a loopback address. */
+function mayShareHost(a: string, b: string): boolean {
+  if (a === b || WILDCARD_ADDRESSES.has(a) || WILDCARD_ADDRESSES.has(b)) return true;
+  return (
+    (a === 'localhost' && LOOPBACK_ADDRESSES.has(b)) ||
+    (b === 'localhost' && LOOPBACK_ADDRESSES.has(a))
+  );
+}
 
 function isListenAddress(value: string): boolean {
   return isIP(value) !== 0 || HOSTNAME.test(value);
@@ -291,6 +308,17 @@ export function resolveServeSettings(
     });
   }
 
+  const jwtResult = collectJwtSettings(flags);
+  if (!jwtResult.ok) problems.push(...jwtResult.problems);
+  const jwtSettings = jwtResult.ok ? jwtResult.settings : null;
+  if (jwtSettings) warnings.push(...jwtSettings.warnings);
+  // The JWT files share the credentials directory with the X.509 material.
+  for (const flag of ['jwt-key-filename', 'jwks-filename']) {
+    const name = stringFlag(flags, flag);
+    if (name !== undefined && distinctFiles.has(name))
+      flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
+  }
+
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
   const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
   if (insecureValidatorActive && mode === 'kubernetes') {
@@ -320,15 +348,23 @@ export function resolveServeSettings(
     ['healthz-port', healthz],
   ];
   if (metricsEnabled) ports.push(['metrics-port', metrics]);
+  if (jwtSettings?.oidc.enabled) {
+    const oidcAddress = jwtSettings.oidc.listenAddress;
+    if (!isListenAddress(oidcAddress))
+      flagProblem(
+        'oidc-server-listen-address',
+        `"${oidcAddress}" is not an IP address or host name`,
+      );
+    ports.push([
+      'oidc-server-listen-port',
+      { listenAddress: oidcAddress, port: jwtSettings.oidc.port },
+    ]);
+  }
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const [nameA, a] = ports[i] as [string, ListenerSettings];
       const [nameB, b] = ports[j] as [string, ListenerSettings];
-      const sameHost =
-        a.listenAddress === b.listenAddress ||
-        WILDCARD_ADDRESSES.has(a.listenAddress) ||
-        WILDCARD_ADDRESSES.has(b.listenAddress);
-      if (a.port !== 0 && a.port === b.port && sameHost)
+      if (a.port !== 0 && a.port === b.port && mayShareHost(a.listenAddress, b.listenAddress))
         flagProblem(nameB, `${b.port} is already used by --${nameA}`);
     }
   }
@@ -377,8 +413,11 @@ export function resolveServeSettings(
     warnings.push('--kubeconfig is ignored in standalone mode');
   }
 
-  if (problems.length > 0) return { ok: false, problems: Object.freeze(problems) };
+  if (problems.length > 0 || jwtSettings === null)
+    return { ok: false, problems: Object.freeze(problems) };
 
+  const cwd = options.cwd ?? process.cwd();
+  const oidcTls = jwtSettings.oidc.tls;
   const settings: ServeSettings = {
     mode,
     namespace: env.namespace,
@@ -413,6 +452,15 @@ export function resolveServeSettings(
     leafProfile: Object.freeze({
       ttlMs: configuration.mtls.workloadCertTtlMs,
       skewMs: configuration.mtls.allowedClockSkewMs,
+    }),
+    jwt: jwtSettings.jwt,
+    oidc: Object.freeze({
+      ...jwtSettings.oidc,
+      tls: Object.freeze({
+        enabled: oidcTls.enabled,
+        certFile: oidcTls.certFile === undefined ? undefined : path.resolve(cwd, oidcTls.certFile),
+        keyFile: oidcTls.keyFile === undefined ? undefined : path.resolve(cwd, oidcTls.keyFile),
+      }),
     }),
     warnings: Object.freeze(warnings),
   };

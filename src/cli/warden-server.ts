@@ -2,7 +2,9 @@ import path from 'node:path';
 import { startFileCa } from '../ca/file-ca.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
+import { openJwtIssuance, type JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
+import { startOidcService, type OidcService } from '../issuer/oidc/oidc-service.js';
 import { createSigningPool, type SigningPool } from '../issuer/signing/signing-pool.js';
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
@@ -21,6 +23,10 @@ export interface WardenServer {
   readonly grpc: SentryServer;
   readonly health: HttpListener;
   readonly metrics: HttpListener | null;
+  /** JWT-SVID keys and minter (--jwt-enabled); `jwt.reload()` is the hook for a file watcher. */
+  readonly jwt: JwtIssuance | null;
+  /** The OIDC discovery server (--oidc-enabled). */
+  readonly oidc: OidcService | null;
   readonly readiness: Readiness;
   /** Drains in-flight calls (up to graceMs), then stops everything it started. Idempotent. */
   close(graceMs?: number): Promise<void>;
@@ -29,6 +35,8 @@ export interface WardenServer {
 export interface WardenServerDependencies {
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** How often the JWT key files are checked for changes (default 10 s; 0 leaves it to a watcher). */
+  readonly jwtReloadCheckIntervalMs?: number;
 }
 
 /**
@@ -71,6 +79,23 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     cleanups.push(() => validators.closeAll());
     await validators.startAll();
 
+    const jwt = settings.jwt.enabled
+      ? await openJwtIssuance({
+          credentialsDir: settings.credentials.directory,
+          keyFilename: settings.jwt.keyFilename,
+          jwksFilename: settings.jwt.jwksFilename,
+          algorithm: settings.jwt.algorithm,
+          keyId: settings.jwt.keyId,
+          issuer: settings.jwt.issuer,
+          ttlMs: settings.jwt.ttlMs,
+          skewMs: settings.leafProfile.skewMs,
+          clock,
+          logger,
+          reloadCheckIntervalMs: deps.jwtReloadCheckIntervalMs,
+        })
+      : null;
+    if (jwt) cleanups.push(async () => jwt.close());
+
     const metrics = createSentryMetrics();
     const grpc = await createSentryServer({
       signer,
@@ -83,12 +108,33 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       logger,
       metrics,
       clock,
+      jwtMinter: jwt?.minter,
     });
     cleanups.push(() => grpc.close(0));
+
+    const oidc =
+      jwt && settings.oidc.enabled
+        ? await startOidcService({
+            ...settings.oidc,
+            issuer: settings.jwt.issuer,
+            keys: jwt.keys,
+            certificateAuthority: {
+              signer,
+              trustSource: ca,
+              trustDomain: settings.trustDomain,
+              namespace: settings.namespace,
+              metrics,
+            },
+            clock,
+            logger,
+          })
+        : null;
+    if (oidc) cleanups.push(() => oidc.close());
 
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
     registerIssuerReadiness(readiness, grpc, validators);
+    if (oidc) readiness.register('oidc', () => oidc.ready());
     const health = await startHealthServer({ readiness, ...settings.healthz });
     cleanups.push(() => health.close());
     const metricsListener = settings.metrics.enabled
@@ -103,10 +149,14 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       grpc,
       health,
       metrics: metricsListener,
+      jwt,
+      oidc,
       readiness,
       close(graceMs = 10_000) {
         closing ??= (async () => {
           await grpc.close(graceMs);
+          await oidc?.close();
+          jwt?.close();
           await validators.closeAll();
           await signer.close();
           await health.close();

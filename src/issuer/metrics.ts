@@ -15,6 +15,7 @@ export const SIGN_FAILURE_REASONS = [
   'validator_unavailable',
   'overloaded',
   'cert_sign',
+  'jwt_sign',
   'internal',
 ] as const;
 
@@ -31,6 +32,7 @@ const REASON_BY_CODE: Partial<Record<ErrorCode, SignFailureReason>> = {
   ERR_VALIDATOR_UNAVAILABLE: 'validator_unavailable',
   ERR_OVERLOADED: 'overloaded',
   ERR_SIGNING_FAILED: 'cert_sign',
+  ERR_JWT_FAILED: 'jwt_sign',
 };
 
 export function signFailureReason(err: unknown): SignFailureReason {

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Readiness } from '../../shared/health-server.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { CertificateSigner } from '../certificate-signer.js';
+import type { JwtSvidMinter } from '../jwt/jwt-svid.js';
 import { createSentryMetrics, type SentryMetrics } from '../metrics.js';
 import { MAX_REQUEST_BYTES } from '../request-rules.js';
 import type { ValidatorRegistry } from '../validator-registry.js';
@@ -60,6 +61,8 @@ export interface SentryServerOptions {
   readonly clock?: Clock;
   /** Whole-message cap (default 64 KiB), enforced by grpc-js before the request is decoded. */
   readonly maxRequestBytes?: number;
+  /** With --jwt-enabled: every response also carries JWT-SVIDs. */
+  readonly jwtMinter?: JwtSvidMinter | undefined;
 }
 
 export interface SentryServer {
@@ -135,6 +138,7 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
       maxRequestBytes,
       logger,
       metrics,
+      jwtMinter: options.jwtMinter,
     }),
   });
 

@@ -57,6 +57,9 @@ export interface MintedJwtSvids {
    */
   readonly perAudienceJwts: Readonly<Record<string, string>>;
   readonly kid: string;
+  /** The `jti` of `jwt`, and of each per-audience token by audience: for audit lines. */
+  readonly jti: string;
+  readonly perAudienceJtis: Readonly<Record<string, string>>;
   readonly issuedAt: Date;
   readonly expiresAt: Date;
 }
@@ -125,30 +128,39 @@ export function createJwtSvidMinter(options: JwtSvidMinterOptions): JwtSvidMinte
         );
       }
       const header = headers.for(key);
-      const claims = (aud: readonly string[]): string =>
+      const claims = (aud: readonly string[], jti: string): string =>
         encodeJson({
           sub: request.spiffeId,
           aud,
           iat,
           nbf,
           exp,
-          jti: randomBytes(16).toString('base64url'),
+          jti,
           use: 'sig',
           ...(options.issuer === undefined ? {} : { iss: options.issuer }),
         });
       try {
+        const jti = newJti();
         const jwt = signCompact(
           header,
-          claims([...new Set([request.trustDomain, ...requested])]),
+          claims([...new Set([request.trustDomain, ...requested])], jti),
           key,
         );
-        const perAudienceJwts: Record<string, string> = {};
-        for (const audience of requested)
-          perAudienceJwts[audience] = signCompact(header, claims([audience]), key);
+        // Entries, then fromEntries: an audience is request text, and "__proto__" assigned
+        // with obj[key] = ... would set the prototype instead of adding a key.
+        const jwts: Array<[string, string]> = [];
+        const jtis: Array<[string, string]> = [];
+        for (const audience of requested) {
+          const audienceJti = newJti();
+          jtis.push([audience, audienceJti]);
+          jwts.push([audience, signCompact(header, claims([audience], audienceJti), key)]);
+        }
         return {
           jwt,
-          perAudienceJwts: Object.freeze(perAudienceJwts),
+          perAudienceJwts: Object.freeze(Object.fromEntries(jwts)),
           kid: key.kid,
+          jti,
+          perAudienceJtis: Object.freeze(Object.fromEntries(jtis)),
           issuedAt: new Date(iat * 1000),
           expiresAt: new Date(exp * 1000),
         };
@@ -172,6 +184,11 @@ class HeaderCache {
     }
     return this.#encoded;
   }
+}
+
+/** 128 random bits: unique per token, so a verifier can refuse a replayed one. */
+function newJti(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 function encodeJson(value: unknown): string {

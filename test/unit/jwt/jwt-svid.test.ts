@@ -177,6 +177,21 @@ describe('JWT-SVID minting', () => {
     expect(jtis.size).toBe(100);
   });
 
+  it('reports the jti of each token it returns (for the audit line)', async () => {
+    const key = await sharedKey('EdDSA');
+    const minted = minterFor(key, new ManualClock(START)).mint({
+      spiffeId: SPIFFE_ID,
+      trustDomain: 'example.org',
+      audiences: ['a', 'b'],
+      notAfter: new Date(START + 48 * HOUR),
+    });
+    expect(minted.jti).toBe(decodeJwt(minted.jwt).jti);
+    expect(minted.perAudienceJtis).toEqual({
+      a: decodeJwt(minted.perAudienceJwts.a as string).jti,
+      b: decodeJwt(minted.perAudienceJwts.b as string).jti,
+    });
+  });
+
   it('is rejected by jose once expired and before nbf', async () => {
     const key = await sharedKey('RS256');
     const clock = new ManualClock(START);

@@ -1,5 +1,6 @@
 import type { CliCommand } from './command.js';
 import { initCommand } from './init-command.js';
+import { requestCommand } from './request-command.js';
 import { secretsResolveCommand } from './secrets-resolve.js';
 import { secretsServeCommand } from './secrets-serve.js';
 import { serveCommand } from './serve-command.js';
@@ -10,6 +11,7 @@ export const COMMANDS: readonly CliCommand[] = [
   serveCommand,
   initCommand,
   statusCommand,
+  requestCommand,
   secretsResolveCommand,
   secretsServeCommand,
 ];

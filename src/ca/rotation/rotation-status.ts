@@ -106,7 +106,8 @@ export function buildRotationStatus(
     ) as Date;
     step('retire', allowed, auto.rootRotation ? allowed : null);
   }
-  if (view.rootKeyPem !== null) step('renew-issuer', now, issuerRenewAt);
+  // Only the driver renews issuers, and only when it gains something (see issuerRenewalAt).
+  if (issuerRenewAt !== null) step('renew-issuer', issuerRenewAt, issuerRenewAt);
 
   return {
     checkedAt: now.toISOString(),

@@ -335,15 +335,16 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
           );
         }
         await fs.rename(staged, path.join(directory, write.name));
-        await syncDirectory(directory);
       }
       onStep('placed', write.name);
     }
     for (const name of journal.removes) {
       await fs.rm(path.join(directory, name), { force: true });
-      await syncDirectory(directory);
       onStep('removed', name);
     }
+    // One sync for all of them: their order does not matter once the journal is durable,
+    // since recovery finishes whatever a crash left undone.
+    await syncDirectory(directory);
   }
 
   async function writeNew(
@@ -362,8 +363,9 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
     const textOf = (entry: Entry): string =>
       isPart(entry) ? pemOf(material, entry) : (extras[entry] as string);
     for (const entry of order) {
-      await writeFileAtomic(path.join(stagingPath, nameOf(entry)), textOf(entry), 0o600);
+      await writeStaged(path.join(stagingPath, nameOf(entry)), textOf(entry));
     }
+    await syncDirectory(stagingPath);
     createStep('staged');
     const journal: CreateJournal = {
       version: 1,
@@ -416,8 +418,9 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
 
     await fs.mkdir(stagingPath, { mode: 0o700 });
     for (const write of writes) {
-      await writeFileAtomic(path.join(stagingPath, nameOf(write.entry)), write.text, 0o600);
+      await writeStaged(path.join(stagingPath, nameOf(write.entry)), write.text);
     }
+    await syncDirectory(stagingPath);
     replaceStep('staged');
     const journal: ReplaceJournal = {
       version: 1,
@@ -653,6 +656,20 @@ function parseReplaceJournal(text: string): ReplaceJournal | null {
 /** A journal can only name plain files of this directory, never a path elsewhere. */
 function plainJournalName(name: unknown): name is string {
   return typeof name === 'string' && plainNameProblem(name) === null;
+}
+
+/**
+ * A new file in our own staging directory: no temp-and-rename needed (nobody reads staging,
+ * and a journal names a staged file only after it is durable), just write and fsync.
+ */
+async function writeStaged(file: string, text: string): Promise<void> {
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 function sha256Hex(data: Uint8Array): string {

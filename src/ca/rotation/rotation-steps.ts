@@ -129,14 +129,36 @@ export function retireRotation(
   );
 }
 
-/** renew-issuer: a new issuer under the active root (needs Warden's custody of that root's key). */
-export function renewIssuer(context: RotationContext): Promise<StepResult> {
+/**
+ * renew-issuer: a new issuer under the active root (needs Warden's custody of that root's
+ * key). Only when renewal is due (issuerRenewalAt), unless `force`: so a second replica
+ * that planned the same renewal finds it done instead of renewing twice.
+ */
+export function renewIssuer(
+  context: RotationContext,
+  options: ForceOption = {},
+): Promise<StepResult> {
   return commit(context, 'renew-issuer', async (view, now) => {
     if (view.rootKeyPem === null) {
       throw new WardenError(
         'ERR_ROTATION_REFUSED',
         `renew-issuer refused: ${view.rootKeyNote ?? 'Warden does not hold the root key'}`,
       );
+    }
+    const dueAt = issuerRenewalAt(
+      validityOf(view.issuer),
+      validityOf(view.activeRoot),
+      context.policy,
+    );
+    if (!options.force && (dueAt === null || now < dueAt)) {
+      return {
+        kind: 'unchanged',
+        step: 'renew-issuer',
+        reason:
+          dueAt === null
+            ? `the issuer ${view.issuer.fingerprint256} already lives as long as its root`
+            : `the issuer ${view.issuer.fingerprint256} is not due for renewal until ${dueAt.toISOString()}`,
+      };
     }
     const issuer = await generateIssuer(
       { certificatePem: certificatePem(view.activeRoot), privateKeyPem: view.rootKeyPem },

@@ -1,4 +1,5 @@
 import { systemClock } from '../../shared/clock.js';
+import { timerScheduler, type Scheduler } from '../scheduler.js';
 import { describeError, isWardenError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { decideAutomaticStep, type AutomaticDecision } from './rotation-schedule.js';
@@ -13,19 +14,7 @@ import {
 } from './rotation-steps.js';
 import type { RotationStep } from './rotation-state.js';
 
-/** Runs `run` every `intervalMs` until cancelled: timers in production, a hand-cranked loop in tests. */
-export interface Scheduler {
-  every(intervalMs: number, run: () => void): () => void;
-}
-
-/** setInterval, unref'd so a pending tick never keeps the process alive. */
-export const timerScheduler: Scheduler = {
-  every(intervalMs, run) {
-    const timer = setInterval(run, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
-  },
-};
+export type { Scheduler } from '../scheduler.js';
 
 export const DEFAULT_DRIVER_INTERVAL_MS = 30_000;
 

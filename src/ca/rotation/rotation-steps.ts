@@ -238,12 +238,10 @@ async function mintNext(
   context: RotationContext,
   now: Date,
 ): Promise<NextCredentials> {
-  const issuerOptions = issuerMinting(view, view.issuer, view.activeRoot, context);
-  const generated = await generateTrustMaterial({
-    ...issuerOptions,
-    rootTtlMs: context.minting?.rootTtlMs ?? lifetimeMs(view.activeRoot),
-    clock: fixed(now),
-  });
+  const rootTtlMs = context.minting?.rootTtlMs ?? lifetimeMs(view.activeRoot);
+  // An issuer that lives as long as its root keeps doing so under the next root.
+  const issuerOptions = issuerMinting(view, view.issuer, view.activeRoot, context, rootTtlMs);
+  const generated = await generateTrustMaterial({ ...issuerOptions, rootTtlMs, clock: fixed(now) });
   return {
     rootPem: generated.root.certificatePem,
     rootKeyPem: generated.root.privateKeyPem,
@@ -257,6 +255,7 @@ function issuerMinting(
   issuer: X509Certificate,
   root: X509Certificate,
   context: RotationContext,
+  clampedTtlMs: number = lifetimeMs(root),
 ): { trustDomain: string; keyAlgorithm: KeyAlgorithm; issuerTtlMs: number } {
   const minting = context.minting ?? {};
   const issuerValidity = validityOf(issuer);
@@ -264,7 +263,7 @@ function issuerMinting(
   return {
     trustDomain: minting.trustDomain ?? trustDomainOf(view),
     keyAlgorithm: minting.keyAlgorithm ?? keyAlgorithmOf(view),
-    issuerTtlMs: minting.issuerTtlMs ?? (clampedToRoot ? lifetimeMs(root) : lifetimeMs(issuer)),
+    issuerTtlMs: minting.issuerTtlMs ?? (clampedToRoot ? clampedTtlMs : lifetimeMs(issuer)),
   };
 }
 

@@ -1,8 +1,8 @@
-import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import { WardenError } from '../../shared/errors.js';
 import { certificateValidity } from '../certificate-facts.js';
-import { toPem } from '../pem.js';
+import { parsePemBlocks, toPem } from '../pem.js';
 import type { TrustMaterialNames } from '../trust-material.js';
 import {
   DEFAULT_TRUST_EXTRA_NAMES,
@@ -87,14 +87,11 @@ export function certificatePem(cert: X509Certificate): string {
  */
 export function inspectRotation(stored: StoredTrust, options: InspectOptions): RotationView {
   const extraNames = options.extraNames ?? DEFAULT_TRUST_EXTRA_NAMES;
-  const material = validateTrustMaterial(stored.material, {
-    clock: options.clock,
-    names: options.names,
-  });
   const state =
     stored.extras.rotationState === undefined
       ? IDLE_ROTATION_STATE
       : parseRotationState(stored.extras.rotationState, extraNames.rotationState);
+  const { material, expiredRetiringRoot } = validateForRotation(stored, state, options);
   const issuer = material.issuerChain[0] as X509Certificate;
   const top = material.issuerChain[material.issuerChain.length - 1] as X509Certificate;
   // validateTrustMaterial guarantees one anchor signs the top of the chain.
@@ -175,7 +172,7 @@ export function inspectRotation(stored: StoredTrust, options: InspectOptions): R
         `the issuer still chains to the root being retired (${activeRoot.fingerprint256})`,
       );
     }
-    retiringRoot = anchorWith(state.retiringRootFingerprint);
+    retiringRoot = expiredRetiringRoot ?? anchorWith(state.retiringRootFingerprint);
   }
   if (problems.length > 0) {
     const slotFiles = [
@@ -201,4 +198,42 @@ export function inspectRotation(stored: StoredTrust, options: InspectOptions): R
     next,
     retiringRoot,
   });
+}
+
+/**
+ * The material validated as the CA validates it, with one exception: in the activated
+ * phase, a root being retired that has expired meanwhile (nobody retired it in time, e.g.
+ * the CA was down) is left out, so that its expiry cannot block its own retirement. The
+ * CA itself still refuses such material until `retire` removes the root.
+ */
+function validateForRotation(
+  stored: StoredTrust,
+  state: RotationState,
+  options: InspectOptions,
+): { material: ValidatedTrustMaterial; expiredRetiringRoot: X509Certificate | null } {
+  const validate = (anchorsPem: string): ValidatedTrustMaterial =>
+    validateTrustMaterial(
+      { ...stored.material, anchorsPem },
+      { clock: options.clock, names: options.names },
+    );
+  try {
+    return { material: validate(stored.material.anchorsPem), expiredRetiringRoot: null };
+  } catch (err) {
+    if (state.phase !== 'activated') throw err;
+    const parsed = parsePemBlocks(stored.material.anchorsPem);
+    if (!parsed.ok) throw err;
+    const certs = parsed.blocks.flatMap((b) => {
+      try {
+        return [new X509Certificate(b.der)];
+      } catch {
+        return [];
+      }
+    });
+    const retiring = certs.find((c) => c.fingerprint256 === state.retiringRootFingerprint);
+    if (!retiring || validityOf(retiring).notAfter.getTime() >= options.clock.now().getTime())
+      throw err;
+    const rest = certs.filter((c) => c !== retiring);
+    if (rest.length === 0 || rest.length !== parsed.blocks.length - 1) throw err;
+    return { material: validate(rest.map(certificatePem).join('')), expiredRetiringRoot: retiring };
+  }
 }

@@ -263,3 +263,41 @@ describe('a manual rotation: prepare → activate → retire, with a restart aft
     expect(done.state.history.at(-1)).toMatchObject({ step: 'retire', forced: true });
   });
 });
+
+describe('a rotation left in the activated phase past the old root’s expiry', () => {
+  it('lets retire remove the expired root (without --force), after which the CA starts again', async () => {
+    const root = await makeTempDir();
+    try {
+      const dir = path.join(root, 'credentials');
+      const clock = new ManualClock(Date.UTC(2026, 2, 1));
+      const ca = await startFileCa({
+        credentialsDir: dir,
+        trustDomain: TD,
+        clock,
+        rootTtlMs: 3 * 24 * HOUR,
+      });
+      await ca.close();
+      const context: RotationContext = {
+        store: createFileTrustStore({ directory: dir }),
+        policy: DEFAULT_ROTATION_POLICY,
+        clock,
+        minting: { rootTtlMs: 30 * 24 * HOUR },
+      };
+      await prepareRotation(context);
+      await activateRotation(context, { force: true });
+      clock.advance(4 * 24 * HOUR); // nobody retired it; the old root has expired
+      const refused = await startFileCa({ credentialsDir: dir, trustDomain: TD, clock }).catch(
+        (e: unknown) => e,
+      );
+      expect((refused as WardenError).message).toContain('expired at');
+      const retired = await retireRotation(context);
+      expect(retired.changed).toBe(true);
+      expect(retired.state.history.at(-1)?.forced).toBe(false);
+      const again = await startFileCa({ credentialsDir: dir, trustDomain: TD, clock });
+      expect(again.current().anchors).toHaveLength(1);
+      await again.close();
+    } finally {
+      await removeTempDir(root);
+    }
+  });
+});

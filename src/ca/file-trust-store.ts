@@ -153,8 +153,7 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
     ...DEFAULT_TRUST_EXTRA_NAMES,
     rootKey: options.rootKeyName ?? DEFAULT_TRUST_EXTRA_NAMES.rootKey,
   });
-  const nameOf = (entry: Entry): string =>
-    isPart(entry) ? names[entry] : extraNames[entry];
+  const nameOf = (entry: Entry): string => (isPart(entry) ? names[entry] : extraNames[entry]);
   const directory = path.resolve(options.directory);
   const logger = options.logger ?? silentLogger;
   const createStep = options.onCreateStep ?? (() => undefined);

@@ -221,7 +221,10 @@ export function describeTrustMaterialStoreConformance(
       it('changes only what differs (one part, one extra) and keeps the rest byte for byte', async () => {
         await subject.store.create(first(), EXTRAS);
         const next = stored(
-          { ...first(), anchorsPem: first().anchorsPem + (materials[1] as TrustMaterialPem).anchorsPem },
+          {
+            ...first(),
+            anchorsPem: first().anchorsPem + (materials[1] as TrustMaterialPem).anchorsPem,
+          },
           { ...EXTRAS, rotationState: '{"version":1,"revision":3}\n' },
         );
         expect(await subject.store.replace(stored(first(), EXTRAS), next)).toBe('replaced');
@@ -230,9 +233,9 @@ export function describeTrustMaterialStoreConformance(
 
       it('accepts a replacement that changes nothing', async () => {
         await subject.store.create(first(), EXTRAS);
-        expect(
-          await subject.store.replace(stored(first(), EXTRAS), stored(first(), EXTRAS)),
-        ).toBe('replaced');
+        expect(await subject.store.replace(stored(first(), EXTRAS), stored(first(), EXTRAS))).toBe(
+          'replaced',
+        );
         expect(await subject.store.read()).toEqual(stored(first(), EXTRAS));
       });
 
@@ -277,7 +280,9 @@ export function describeTrustMaterialStoreConformance(
         const winner = outcomes.indexOf('replaced');
         for (const h of handles) {
           expect(await h.read()).toEqual(
-            stored(materials[winner + 1] as TrustMaterialPem, { rotationState: `winner ${winner}` }),
+            stored(materials[winner + 1] as TrustMaterialPem, {
+              rotationState: `winner ${winner}`,
+            }),
           );
         }
       });
@@ -291,7 +296,9 @@ export function describeTrustMaterialStoreConformance(
           expect(await subject.store.replace(current, next)).toBe('conflict');
           current = next;
         }
-        expect(await subject.store.read()).toEqual(stored(first(), { rotationState: 'revision 3' }));
+        expect(await subject.store.read()).toEqual(
+          stored(first(), { rotationState: 'revision 3' }),
+        );
       });
     });
   });

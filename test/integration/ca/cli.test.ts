@@ -59,7 +59,9 @@ describe('warden init and warden status', () => {
     const rootCert = new X509Certificate(await readFile(path.join(dir, 'ca.crt')));
     expect(result.stdout).toContain(rootCert.fingerprint256);
     expect(rootCert.subjectAltName).toBe('URI:spiffe://localhost'); // Dapr's default trust domain
-    expect(rootCert.checkPrivateKey(createPrivateKey(await readFile(path.join(dir, 'root.key'))))).toBe(true);
+    expect(
+      rootCert.checkPrivateKey(createPrivateKey(await readFile(path.join(dir, 'root.key')))),
+    ).toBe(true);
     expect(result.stdout).toContain('The root private key is in root.key (0600)');
     expect(result.stdout).not.toContain('PRIVATE KEY');
   });

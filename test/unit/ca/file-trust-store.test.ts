@@ -49,7 +49,10 @@ describeTrustMaterialStoreConformance('file store', async () => {
       await mkdir(directory, { recursive: true });
       for (const [extra, text] of Object.entries(extras)) {
         if (text !== undefined)
-          await writeFile(path.join(directory, DEFAULT_TRUST_EXTRA_NAMES[extra as TrustExtra]), text);
+          await writeFile(
+            path.join(directory, DEFAULT_TRUST_EXTRA_NAMES[extra as TrustExtra]),
+            text,
+          );
       }
     },
     async peekExtras() {
@@ -317,9 +320,9 @@ describe('file trust store specifics', () => {
       await store.create(material, { rootKey: 'k' });
       expect(await readFile(path.join(directory, 'warden-root.pem'), 'utf8')).toBe('k');
       expect(store.extraNames.rootKey).toBe('warden-root.pem');
-      expect(() =>
-        createFileTrustStore({ directory, rootKeyName: 'issuer.key' }),
-      ).toThrow('already used');
+      expect(() => createFileTrustStore({ directory, rootKeyName: 'issuer.key' })).toThrow(
+        'already used',
+      );
     });
 
     it('rolls an interrupted replacement forward (journal written, one file placed, one still staged)', async () => {
@@ -377,40 +380,43 @@ describe('file trust store specifics', () => {
       ['staged', 'conflict-free but abandoned', false],
       ['journal-written', 'committed and rolled forward', true],
       ['placed:anchors', 'committed and rolled forward', true],
-    ] as const)(
-      'a failure right after "%s" is %s',
-      async (failAt, _what, replaced) => {
-        const directory = freshDir();
-        await created(directory);
-        const failing = createFileTrustStore({
-          directory,
-          onReplaceStep: (step) => {
-            if (step === failAt) throw new Error('disk trouble (simulated)');
-          },
-        });
-        const next = {
-          material: { ...material, anchorsPem: material.anchorsPem + material.anchorsPem },
-          extras: { rotationState: 'next' },
-        };
-        const outcome = await failing
-          .replace({ material, extras: EXTRAS }, next)
-          .catch((e: unknown) => e);
-        const after = await createFileTrustStore({ directory }).read();
-        if (replaced) {
-          expect(outcome).toBe('replaced');
-          expect(after).toEqual(next);
-        } else {
-          expect((outcome as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
-          expect(after).toEqual({ material, extras: EXTRAS });
-        }
-        expect((await readdir(directory)).filter((n) => n.startsWith('.'))).toEqual([]);
-      },
-    );
+    ] as const)('a failure right after "%s" is %s', async (failAt, _what, replaced) => {
+      const directory = freshDir();
+      await created(directory);
+      const failing = createFileTrustStore({
+        directory,
+        onReplaceStep: (step) => {
+          if (step === failAt) throw new Error('disk trouble (simulated)');
+        },
+      });
+      const next = {
+        material: { ...material, anchorsPem: material.anchorsPem + material.anchorsPem },
+        extras: { rotationState: 'next' },
+      };
+      const outcome = await failing
+        .replace({ material, extras: EXTRAS }, next)
+        .catch((e: unknown) => e);
+      const after = await createFileTrustStore({ directory }).read();
+      if (replaced) {
+        expect(outcome).toBe('replaced');
+        expect(after).toEqual(next);
+      } else {
+        expect((outcome as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
+        expect(after).toEqual({ material, extras: EXTRAS });
+      }
+      expect((await readdir(directory)).filter((n) => n.startsWith('.'))).toEqual([]);
+    });
 
     it('refuses to guess when the replacement journal is not one of ours, or names a path', async () => {
       for (const journal of [
         'garbage',
-        JSON.stringify({ version: 1, kind: 'replace', pid: 1, writes: [{ name: '../x', sha256: 'a' }], removes: [] }),
+        JSON.stringify({
+          version: 1,
+          kind: 'replace',
+          pid: 1,
+          writes: [{ name: '../x', sha256: 'a' }],
+          removes: [],
+        }),
       ]) {
         const directory = freshDir();
         await created(directory);

@@ -68,9 +68,9 @@ export interface GeneratedTrustMaterial {
   /** What a store persists: ca.crt (the root), issuer.crt, issuer.key. */
   readonly material: TrustMaterialPem;
   /**
-   * The root with its key. Stores do not persist the root key (Dapr's layout has no place
-   * for it, and a root key at rest next to the issuer key defeats the two tiers); a caller
-   * that wants to mint further issuers under this root must keep it somewhere itself.
+   * The root with its key. Dapr's three-file layout has no place for the root key; Warden
+   * keeps it as the store's rootKey extra (root.key) when it generated the root, so that it
+   * can renew issuers and rotate the root on its own (see trust-store.ts, rotation/).
    */
   readonly root: CaCredential;
   readonly issuer: CaCredential;

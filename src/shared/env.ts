@@ -9,6 +9,8 @@ export interface WardenEnv {
   readonly inCluster: boolean;
   readonly kubeconfig: string | undefined;
   readonly vaultAddr: string | undefined;
+  /** POD_NAME (the Downward API's metadata.name): this replica's identity in leader election. */
+  readonly podName: string | undefined;
   readonly raw: Readonly<Record<string, string | undefined>>;
 }
 
@@ -18,6 +20,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): WardenEnv {
     inCluster: Boolean(env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT),
     kubeconfig: env.KUBECONFIG && env.KUBECONFIG.length > 0 ? env.KUBECONFIG : undefined,
     vaultAddr: env.VAULT_ADDR && env.VAULT_ADDR.length > 0 ? env.VAULT_ADDR : undefined,
+    podName: env.POD_NAME && env.POD_NAME.length > 0 ? env.POD_NAME : undefined,
     raw: Object.freeze({ ...env }),
   });
 }

@@ -22,6 +22,11 @@ import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
 import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
+import {
+  collectKubernetesSettings,
+  KUBERNETES_FLAG_SPECS,
+  type KubernetesSettings,
+} from './kubernetes-flags.js';
 
 /** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
 export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
@@ -120,6 +125,7 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     default: '8760h',
   },
   ...JWT_FLAG_SPECS,
+  ...KUBERNETES_FLAG_SPECS,
   validate: {
     kind: 'boolean',
     description: 'Check flags and Configuration, print the settings or every problem, and exit',
@@ -163,6 +169,8 @@ export interface ServeSettings {
   readonly healthz: ListenerSettings;
   readonly metrics: ListenerSettings & { readonly enabled: boolean };
   readonly kubeconfig: string | undefined;
+  /** Kubernetes mode: trust Secret/ConfigMap name, anchors distribution, leader identity. */
+  readonly kubernetes: KubernetesSettings;
   readonly configurationRef: ConfigurationRef;
   readonly configuration: DaprConfiguration;
   readonly validators: ValidatorPlan;
@@ -412,6 +420,8 @@ export function resolveServeSettings(
   if (kubeconfig !== undefined && mode === 'standalone' && flags.given.has('kubeconfig')) {
     warnings.push('--kubeconfig is ignored in standalone mode');
   }
+  const kubernetesResult = collectKubernetesSettings(flags, env, mode);
+  problems.push(...kubernetesResult.problems);
 
   if (problems.length > 0 || jwtSettings === null)
     return { ok: false, problems: Object.freeze(problems) };
@@ -437,6 +447,7 @@ export function resolveServeSettings(
     healthz,
     metrics: Object.freeze({ ...metrics, enabled: metricsEnabled }),
     kubeconfig: mode === 'kubernetes' ? kubeconfig : undefined,
+    kubernetes: kubernetesResult.settings,
     configurationRef: Object.freeze(configurationRefFor(mode, stringFlag(flags, 'config'))),
     configuration,
     validators: plan,
@@ -498,9 +509,11 @@ export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<D
     case 'file':
       return loadDaprConfigurationFile(ref.path);
     case 'kubernetes':
+      // Until the cluster loader is wired in, a --config that names a file is read as one.
+      if (/[/\\]|\.(ya?ml|json)$/i.test(ref.name)) return loadDaprConfigurationFile(ref.name);
       throw new WardenError(
         'ERR_CONFIG_INVALID',
-        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`,
+        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader (not in this build yet: pass --config <file> in kubernetes mode)`,
       );
   }
 }

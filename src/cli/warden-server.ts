@@ -9,11 +9,11 @@ import { createSigningPool, type SigningPool } from '../issuer/signing/signing-p
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { WardenError } from '../shared/errors.js';
 import { Readiness, startHealthServer } from '../shared/health-server.js';
 import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer } from '../shared/metrics-server.js';
+import { startKubernetesModeCa } from './kubernetes-mode.js';
 import type { ServeSettings } from './serve-flags.js';
 
 /** A running CA: what `warden serve` starts, and what integration tests start in-process. */
@@ -46,15 +46,15 @@ export interface WardenServerDependencies {
 export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
-  if (settings.mode !== 'standalone') {
-    throw new WardenError('ERR_CONFIG_INVALID', `--mode ${settings.mode} is not available in this build; use --mode standalone`);
-  }
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const ca = await startFileCa({
+    const metrics = createSentryMetrics();
+    const ca: TrustMaterialCa = settings.mode === 'kubernetes'
+      ? await startKubernetesModeCa(settings, { clock, logger, registry: metrics.registry })
+      : await startFileCa({
       credentialsDir: settings.credentials.directory,
       caFilename: path.basename(settings.credentials.caFile),
       issuerCertificateFilename: path.basename(settings.credentials.certificateFile),
@@ -96,7 +96,6 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       : null;
     if (jwt) cleanups.push(async () => jwt.close());
 
-    const metrics = createSentryMetrics();
     const grpc = await createSentryServer({
       signer,
       trustSource: ca,

@@ -3,6 +3,7 @@
 import { Registry } from 'prom-client';
 import { SERVE_FLAGS } from '../src/cli/serve-flags.js';
 import { GRPC_STATUS_BY_CODE } from '../src/issuer/grpc/status-map.js';
+import { createKubernetesTrustMetrics } from '../src/ca/kubernetes/kubernetes-trust-metrics.js';
 import { createSentryMetrics } from '../src/issuer/metrics.js';
 import { httpErrorFor, hasHttpErrorMapping } from '../src/secrets/api/http-errors.js';
 import { createSecretsMetrics } from '../src/secrets/metrics.js';
@@ -63,6 +64,8 @@ export async function metricsTable(): Promise<string> {
   const registry = new Registry();
   createSentryMetrics(registry);
   createSecretsMetrics(registry);
+  // Last: it reuses warden_trust_reload_failures_total when the CA's trust metrics are listed.
+  createKubernetesTrustMetrics(registry);
   const metrics = await registry.getMetricsAsJSON();
   const rows = metrics.map((m) => {
     const labels = [

@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import path, { delimiter } from 'node:path';
 import type { Registry } from 'prom-client';
 import { startKubernetesCa, type KubernetesCa } from '../ca/kubernetes/kubernetes-ca.js';
-import { createTrustMetrics } from '../ca/trust-metrics.js';
 import type { Clock } from '../shared/clock.js';
 import { loadKubeConfig } from '../shared/kube-client.js';
 import type { Logger } from '../shared/logger.js';
@@ -48,7 +47,6 @@ export function startKubernetesModeCa(
     },
     'kubernetes mode: trust material in the cluster',
   );
-  const trustMetrics = createTrustMetrics(deps.registry);
   return startKubernetesCa({
     kubeConfig,
     namespace: settings.namespace,
@@ -68,6 +66,5 @@ export function startKubernetesModeCa(
     clock: deps.clock,
     logger: deps.logger,
     registry: deps.registry,
-    trustMetrics,
   });
 }

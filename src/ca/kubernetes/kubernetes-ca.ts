@@ -53,9 +53,9 @@ export interface KubernetesCaOptions {
   readonly expiryWarningDays?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
-  /** Where the distribution and leader metrics go (none when absent). */
+  /** Where the distribution, leader and reload-failure metrics go (none when absent). */
   readonly registry?: Registry;
-  /** Counts refused reloads (warden_trust_reload_failures_total). */
+  /** Counts refused reloads instead of the registry's warden_trust_reload_failures_total. */
   readonly trustMetrics?: Pick<TrustMetrics, 'reloadFailed'>;
   readonly retry?: KubeRetryOptions;
   readonly random?: () => number;
@@ -109,7 +109,8 @@ export async function startKubernetesCa(options: KubernetesCaOptions): Promise<K
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
   try {
-    const unsubscribeRefused = ca.onReloadRefused(() => options.trustMetrics?.reloadFailed());
+    const reloadFailed = options.trustMetrics ?? metrics;
+    const unsubscribeRefused = ca.onReloadRefused(() => reloadFailed.reloadFailed());
     stops.push(async () => unsubscribeRefused());
 
     const secretWatch = startTrustSecretWatch({

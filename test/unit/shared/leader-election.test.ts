@@ -18,24 +18,25 @@ class MemoryLease {
   }
   /** A candidate's view of it; `down` makes that candidate's calls fail (a partition). */
   handle(): LeaseLock & { down: boolean } {
-    const shared = this;
+    const put = (record: LeaseRecord): void => this.put(record);
+    const current = (): VersionedLease | null => this.lease;
     return {
       down: false,
       describe: () => 'lease test',
       async get() {
         if (this.down) throw new Error('connection refused');
-        return shared.lease;
+        return current();
       },
       async create(record) {
         if (this.down) throw new Error('connection refused');
-        if (shared.lease) return 'exists';
-        shared.put(record);
+        if (current()) return 'exists';
+        put(record);
         return 'created';
       },
       async update(record, version) {
         if (this.down) throw new Error('connection refused');
-        if (!shared.lease || shared.lease.version !== version) return 'conflict';
-        shared.put(record);
+        if (current()?.version !== version) return 'conflict';
+        put(record);
         return 'updated';
       },
     };

@@ -112,6 +112,11 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
   let last: AnchorsPassCounts | null = null;
   /** "namespace" → resourceVersion of a foreign ConfigMap already logged. */
   const loggedForeign = new Map<string, string>();
+  /**
+   * "namespace" → the anchors this replica wrote there, until the mirror's next word on that
+   * ConfigMap: a pass that runs before our own write's event arrives does not write again.
+   */
+  const written = new Map<string, string>();
 
   const namespaces = new KubeReflector<V1Namespace>({
     kubeConfig: options.kubeConfig,
@@ -136,8 +141,15 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
     logger,
     random,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
-    onSync: () => reconcile(),
-    onEvent: () => reconcile(),
+    onSync: () => {
+      written.clear();
+      reconcile();
+    },
+    onEvent: (_type, object) => {
+      // The mirror now reports on this ConfigMap itself: it decides again from here on.
+      if (object.metadata?.namespace) written.delete(object.metadata.namespace);
+      reconcile();
+    },
   });
 
   const unsubscribe = options.source.onChange(() => reconcile());
@@ -201,6 +213,7 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
   }
 
   async function ensure(namespace: string, anchors: string): Promise<Outcome> {
+    if (written.get(namespace) === anchors) return 'current';
     const existing = configMaps.get(namespace, configMapName);
     if (existing && existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_WARDEN) {
       const rv = existing.metadata?.resourceVersion ?? '';
@@ -263,6 +276,7 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
           ),
         );
       }
+      written.set(namespace, anchors);
       metrics.write(operation, 'success');
       logger.info(
         { namespace, configMap: configMapName, operation },

@@ -261,8 +261,19 @@ describe('three Warden replicas in Kubernetes mode (test API server, real client
   });
 
   it('keeps watching through dropped streams, 410 Gone, 500s, 429s and an API server restart, then picks up the next update', async () => {
+    // A write no mirror watches moves the server past every watcher's resourceVersion; with the
+    // history gone, each resumed watch gets 410 Gone and must re-list.
+    server.store.put({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'unrelated', namespace: 'default' },
+    });
     server.expireHistory();
     server.dropWatches();
+    await waitUntil(
+      () => log.text().includes('watch expired (410 Gone); re-listing'),
+      'a watch to be told 410 Gone',
+    );
     server.failNext({ status: 500, count: 3, path: `/api/v1/namespaces/${CA_NAMESPACE}/secrets` });
     server.failNext({
       status: 429,
@@ -281,6 +292,22 @@ describe('three Warden replicas in Kubernetes mode (test API server, real client
       20_000,
     );
     replacement = next;
+  });
+
+  it('gives forty namespaces created at once their ConfigMaps, creating each one once', async () => {
+    server.clearRequests();
+    const names = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+    await Promise.all(names.map((name) => core.createNamespace({ body: { metadata: { name } } })));
+    const anchors = running()[0]!.ca.current().anchorsPem;
+    await waitUntil(
+      () => names.every((ns) => anchorsConfigMap(server, ns)?.data?.['ca.crt'] === anchors),
+      'every new namespace to get the anchors',
+    );
+    const posts = server.requests.filter(
+      (r) =>
+        r.method === 'POST' && r.resource === 'configmaps' && r.namespace?.startsWith('burst-'),
+    );
+    expect(posts.filter((r) => r.status === 201)).toHaveLength(40);
   });
 
   it('hands the writer role over when the leader stops renewing (its API access cut), and again when a leader shuts down', async () => {

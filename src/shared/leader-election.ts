@@ -234,6 +234,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     timer = setTimeout(() => {
       void tick().finally(schedule);
     }, wait);
+    // The servers keep the process alive; a pending election round never should.
+    timer.unref();
   }
 
   return {

@@ -232,9 +232,13 @@ export const requestCommand: CliCommand = {
       });
     } catch (err) {
       if (!isWardenError(err)) throw err;
-      // ERR_SENTRY_REQUEST_FAILED messages start with the gRPC status name already.
+      // Every failure of the call itself starts with its gRPC status name; a call refused by
+      // the CA already carries it in the message (`PERMISSION_DENIED: ERR_IDENTITY_DENIED: ...`).
+      const grpcStatus = err.details['grpcStatus'];
       const detail =
-        err.code === 'ERR_SENTRY_REQUEST_FAILED' ? err.message : `${err.code}: ${err.message}`;
+        err.code === 'ERR_SENTRY_REQUEST_FAILED'
+          ? err.message
+          : `${typeof grpcStatus === 'string' ? `${grpcStatus}: ` : ''}${err.code}: ${err.message}`;
       io.stderr.write(`warden request: ${detail}\n`);
       return 1;
     }

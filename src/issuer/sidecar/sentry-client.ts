@@ -339,7 +339,7 @@ export function createSentryClient(options: SentryClientOptions): SentryClient {
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         const uris = uriSubjectAltNames(cert.subjectaltname);
         if (uris?.length === 1 && uris[0] === options.sentrySpiffeId) return undefined;
-        pinnedIdMismatch = `the CA presented ${JSON.stringify(uris)}, not ${options.sentrySpiffeId}`;
+        pinnedIdMismatch = `it presented ${JSON.stringify(uris)}`;
         return new Error(`server SPIFFE ID mismatch: ${pinnedIdMismatch}`);
       },
     });

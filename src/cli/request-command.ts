@@ -176,7 +176,10 @@ async function readInput(file: string, what: string): Promise<string> {
   }
 }
 
-/** Writes the three files; the key first, each atomically, so no reader sees half a file. */
+/**
+ * Writes the three files, each atomically (no reader sees half a file), cert.pem last: a
+ * process that reloads when cert.pem changes then finds the matching key and anchors.
+ */
 async function writeSvid(
   outDir: string,
   svid: WorkloadSvid,
@@ -188,9 +191,9 @@ async function writeSvid(
     privateKey: path.join(outDir, REQUEST_OUTPUT_FILES.privateKey),
     trustAnchors: path.join(outDir, REQUEST_OUTPUT_FILES.trustAnchors),
   };
+  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   await writeFileAtomic(files.privateKey, svid.privateKeyPem, 0o600);
   await writeFileAtomic(files.certificate, svid.certificateChainPem, 0o644);
-  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   return files;
 }
 

@@ -254,10 +254,12 @@ export function checkIssuedSvid(input: {
     );
   }
   for (const anchor of input.anchors) {
+    const name = (anchor.subject ?? '').replace(/\n/g, ', ');
     if (!anchor.ca || !anchor.checkIssued(anchor) || !anchor.verify(anchor.publicKey)) {
-      fail(
-        `trust anchor ${anchor.subject.replace(/\n/g, ', ')} is not a self-signed CA certificate`,
-      );
+      fail(`trust anchor ${name} is not a self-signed CA certificate`);
+    }
+    if (!within(anchor, input.now)) {
+      fail(`trust anchor ${name} is not valid at ${input.now.toISOString()}`);
     }
   }
   const anchorPrints = new Set(input.anchors.map((a) => a.fingerprint256));

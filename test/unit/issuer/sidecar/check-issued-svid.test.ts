@@ -228,7 +228,16 @@ describe('checkIssuedSvid: what the sidecar client refuses to hand out', () => {
     },
     {
       name: 'an expired leaf',
-      build: async () => ({ now: new Date(NOW.getTime() + 2 * DAY) }),
+      build: async () => {
+        const expired = await mint({
+          subject: '',
+          signer: issuer,
+          keys: workloadKeys,
+          uris: [ID],
+          notAfter: new Date(NOW.getTime() - 1000),
+        });
+        return { chain: [expired.cert, issuer.cert], validUntilSeconds: null };
+      },
       message: /certificate 0 of the chain is not valid/,
     },
     {
@@ -259,6 +268,51 @@ describe('checkIssuedSvid: what the sidecar client refuses to hand out', () => {
       name: 'an "anchor" that is not self-signed',
       build: async () => ({ anchors: [issuer.cert], chain: [leaf.cert] }),
       message: /trust anchor CN=issuer is not a self-signed CA certificate/,
+    },
+    {
+      name: 'an expired issuer',
+      build: async () => {
+        const oldIssuer = await mint({
+          subject: 'CN=issuer',
+          ca: true,
+          signer: root,
+          eku: null,
+          notAfter: new Date(NOW.getTime() - 1000),
+        });
+        const child = await mint({
+          subject: '',
+          signer: oldIssuer,
+          keys: workloadKeys,
+          uris: [ID],
+        });
+        return { chain: [child.cert, oldIssuer.cert], validUntilSeconds: null };
+      },
+      message: /certificate 1 of the chain is not valid/,
+    },
+    {
+      name: 'an expired anchor',
+      build: async () => {
+        const oldRoot = await mint({
+          subject: 'CN=old root',
+          ca: true,
+          eku: null,
+          notAfter: new Date(NOW.getTime() - 1000),
+        });
+        const oldIssuer = await mint({
+          subject: 'CN=issuer',
+          ca: true,
+          signer: oldRoot,
+          eku: null,
+        });
+        const child = await mint({
+          subject: '',
+          signer: oldIssuer,
+          keys: workloadKeys,
+          uris: [ID],
+        });
+        return { chain: [child.cert, oldIssuer.cert], anchors: [oldRoot.cert] };
+      },
+      message: /trust anchor CN=old root is not valid at/,
     },
     {
       name: 'no anchors',

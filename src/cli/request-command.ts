@@ -176,7 +176,10 @@ async function readInput(file: string, what: string): Promise<string> {
   }
 }
 
-/** Writes the three files; the key first, each atomically, so no reader sees half a file. */
+/**
+ * Writes the three files, each atomically (no reader sees half a file), cert.pem last: a
+ * process that reloads when cert.pem changes then finds the matching key and anchors.
+ */
 async function writeSvid(
   outDir: string,
   svid: WorkloadSvid,
@@ -188,9 +191,9 @@ async function writeSvid(
     privateKey: path.join(outDir, REQUEST_OUTPUT_FILES.privateKey),
     trustAnchors: path.join(outDir, REQUEST_OUTPUT_FILES.trustAnchors),
   };
+  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   await writeFileAtomic(files.privateKey, svid.privateKeyPem, 0o600);
   await writeFileAtomic(files.certificate, svid.certificateChainPem, 0o644);
-  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   return files;
 }
 
@@ -232,9 +235,13 @@ export const requestCommand: CliCommand = {
       });
     } catch (err) {
       if (!isWardenError(err)) throw err;
-      // ERR_SENTRY_REQUEST_FAILED messages start with the gRPC status name already.
+      // Every failure of the call itself starts with its gRPC status name; a call refused by
+      // the CA already carries it in the message (`PERMISSION_DENIED: ERR_IDENTITY_DENIED: ...`).
+      const grpcStatus = err.details['grpcStatus'];
       const detail =
-        err.code === 'ERR_SENTRY_REQUEST_FAILED' ? err.message : `${err.code}: ${err.message}`;
+        err.code === 'ERR_SENTRY_REQUEST_FAILED'
+          ? err.message
+          : `${typeof grpcStatus === 'string' ? `${grpcStatus}: ` : ''}${err.code}: ${err.message}`;
       io.stderr.write(`warden request: ${detail}\n`);
       return 1;
     }

@@ -78,15 +78,23 @@ async function readFileText(file: string, what: string): Promise<string> {
 function certificatesOf(text: string, what: string): X509Certificate[] {
   const parsed = parsePemBlocks(text);
   if (!parsed.ok) throw new WardenError('ERR_CONFIG_INVALID', `${what} ${parsed.problem}`);
-  if (parsed.blocks.length === 0) throw new WardenError('ERR_CONFIG_INVALID', `${what} holds no certificate`);
+  if (parsed.blocks.length === 0)
+    throw new WardenError('ERR_CONFIG_INVALID', `${what} holds no certificate`);
   return parsed.blocks.map((block) => {
     if (block.label !== 'CERTIFICATE') {
-      throw new WardenError('ERR_CONFIG_INVALID', `${what} holds a ${block.label} block, not only certificates`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `${what} holds a ${block.label} block, not only certificates`,
+      );
     }
     try {
       return new X509Certificate(block.der);
     } catch (err) {
-      throw new WardenError('ERR_CONFIG_INVALID', `${what} holds a certificate that cannot be parsed`, { cause: err });
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `${what} holds a certificate that cannot be parsed`,
+        { cause: err },
+      );
     }
   });
 }
@@ -107,15 +115,21 @@ export function mergeAnchors(...sets: ReadonlyArray<readonly X509Certificate[]>)
  * Requests the first SVID (failing start-up when the CA refuses or cannot be reached, after
  * the sentry client's retries) and returns the handle that renews it.
  */
-export async function obtainSecretsServerSvid(options: SecretsServerSvidOptions): Promise<SecretsServerSvid> {
+export async function obtainSecretsServerSvid(
+  options: SecretsServerSvidOptions,
+): Promise<SecretsServerSvid> {
   const logger = options.logger.child({ component: 'secrets-server-svid' });
   const anchorsWhat = `trust anchors file ${options.trustAnchorsFile}`;
-  let fileAnchors = certificatesOf(await readFileText(options.trustAnchorsFile, 'trust anchors file'), anchorsWhat);
+  let fileAnchors = certificatesOf(
+    await readFileText(options.trustAnchorsFile, 'trust anchors file'),
+    anchorsWhat,
+  );
 
   const token = async (): Promise<string> => {
     if (options.token.kind === 'flag') return options.token.token;
     // A token file written by a tool usually ends with a newline that is not part of the token.
-    if (options.token.kind === 'file') return (await readFileText(options.token.file, 'token file')).trim();
+    if (options.token.kind === 'file')
+      return (await readFileText(options.token.file, 'token file')).trim();
     return '';
   };
 
@@ -146,7 +160,11 @@ export async function obtainSecretsServerSvid(options: SecretsServerSvidOptions)
       ca: mergeAnchors(svid.trustAnchors, fileAnchors),
     });
   logger.info(
-    { spiffeId: current.spiffeId, serial: current.serialNumber, notAfter: current.notAfter.toISOString() },
+    {
+      spiffeId: current.spiffeId,
+      serial: current.serialNumber,
+      notAfter: current.notAfter.toISOString(),
+    },
     'obtained the secrets API server SVID from the CA',
   );
 
@@ -169,9 +187,14 @@ export async function obtainSecretsServerSvid(options: SecretsServerSvidOptions)
           // A rotation shows up in the anchors file and in what the CA returns: trust both
           // for the call, and keep the file's latest readable content for client checks.
           try {
-            fileAnchors = certificatesOf(await readFileText(options.trustAnchorsFile, 'trust anchors file'), anchorsWhat);
+            fileAnchors = certificatesOf(
+              await readFileText(options.trustAnchorsFile, 'trust anchors file'),
+              anchorsWhat,
+            );
           } catch (err) {
-            logger.warn(`re-reading the trust anchors file failed; keeping the anchors read before: ${describeError(err)}`);
+            logger.warn(
+              `re-reading the trust anchors file failed; keeping the anchors read before: ${describeError(err)}`,
+            );
           }
           const latest = renewal?.current() ?? current;
           return request([...fileAnchors, ...latest.trustAnchors]);

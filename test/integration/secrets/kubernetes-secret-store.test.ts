@@ -545,12 +545,20 @@ describe('secretstores.kubernetes behaviour against the Kubernetes API test serv
         await waitUntil(() => heard === 4, 'the DELETED event');
         // A change the watch missed (history expired) is noticed by the re-list.
         h.server.clearRequests();
-        h.server.store.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'elsewhere', namespace: 'ns-default' } });
+        h.server.store.put({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'elsewhere', namespace: 'ns-default' },
+        });
         h.server.expireHistory();
         h.server.dropWatches();
         h.server.store.delete('secrets', 'cached', 'marker');
         await waitUntil(() => heard === 5 && store.ready(), 'the re-list');
-        expect(h.server.requests.filter((r) => r.verb === 'list' && r.namespace === 'cached' && !r.watch)).toHaveLength(1);
+        expect(
+          h.server.requests.filter(
+            (r) => r.verb === 'list' && r.namespace === 'cached' && !r.watch,
+          ),
+        ).toHaveLength(1);
         await expect(store.get('marker')).rejects.toMatchObject({ code: 'ERR_SECRET_NOT_FOUND' });
       } finally {
         off();

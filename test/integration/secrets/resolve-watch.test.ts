@@ -60,7 +60,8 @@ function watch(resources: string): Watching {
 function printedPasswords(out: string): string[] {
   // -o json prints one array per resolution, one after the other
   const values: string[] = [];
-  for (const match of out.matchAll(/"name": "redisPassword",\s*"value": "([^"]*)"/g)) values.push(match[1] as string);
+  for (const match of out.matchAll(/"name": "redisPassword",\s*"value": "([^"]*)"/g))
+    values.push(match[1] as string);
   return values;
 }
 
@@ -82,9 +83,17 @@ describe('secrets resolve --watch prints again when a referenced secret rotates'
 
   it('Kubernetes: a Secret update seen by the watch-backed cache', async () => {
     const token = 'resolve-watch-reader';
-    kube.addToken(token, { username: 'system:serviceaccount:apps:daprd', rules: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'], apiGroups: [''] }] });
+    kube.addToken(token, {
+      username: 'system:serviceaccount:apps:daprd',
+      rules: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'], apiGroups: [''] }],
+    });
     const put = (password: string): void => {
-      kube.store.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis', namespace: 'apps' }, stringData: { 'redis-password': password } });
+      kube.store.put({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'redis', namespace: 'apps' },
+        stringData: { 'redis-password': password },
+      });
     };
     put('kube-pw-1');
     const kubeconfig = path.join(dir.path, 'kubeconfig');
@@ -112,10 +121,18 @@ spec:
     await writeFile(path.join(resources, 'redis.yaml'), REDIS_COMPONENT('kubernetes'));
     const running = watch(resources);
     try {
-      await waitFor(() => (printedPasswords(running.out()).length === 1 ? true : undefined), 10_000, 'the first resolution');
+      await waitFor(
+        () => (printedPasswords(running.out()).length === 1 ? true : undefined),
+        10_000,
+        'the first resolution',
+      );
       expect(printedPasswords(running.out())).toEqual(['kube-pw-1']);
       put('kube-pw-2');
-      await waitFor(() => (printedPasswords(running.out()).length === 2 ? true : undefined), 10_000, `the second resolution (stderr: ${running.err()})`);
+      await waitFor(
+        () => (printedPasswords(running.out()).length === 2 ? true : undefined),
+        10_000,
+        `the second resolution (stderr: ${running.err()})`,
+      );
       expect(printedPasswords(running.out())).toEqual(['kube-pw-1', 'kube-pw-2']);
       expect(running.err()).toContain('a referenced secret changed; resolved again');
     } finally {
@@ -154,14 +171,30 @@ spec:
     await writeFile(path.join(resources, 'redis.yaml'), REDIS_COMPONENT('vault'));
     const running = watch(resources);
     try {
-      await waitFor(() => (printedPasswords(running.out()).length === 1 ? true : undefined), 10_000, 'the first resolution');
-      await waitFor(() => (vault.requests('secret/metadata/dapr/redis').length > 0 ? true : undefined), 10_000, 'a version check');
+      await waitFor(
+        () => (printedPasswords(running.out()).length === 1 ? true : undefined),
+        10_000,
+        'the first resolution',
+      );
+      await waitFor(
+        () => (vault.requests('secret/metadata/dapr/redis').length > 0 ? true : undefined),
+        10_000,
+        'a version check',
+      );
       vault.setKv('secret', 'dapr/redis', { 'redis-password': 'vault-pw-2' });
-      await waitFor(() => (printedPasswords(running.out()).length === 2 ? true : undefined), 10_000, `the second resolution (stderr: ${running.err()})`);
+      await waitFor(
+        () => (printedPasswords(running.out()).length === 2 ? true : undefined),
+        10_000,
+        `the second resolution (stderr: ${running.err()})`,
+      );
       expect(printedPasswords(running.out())).toEqual(['vault-pw-1', 'vault-pw-2']);
       // the checks read metadata, never the value, while nothing changes
       vault.clearLog();
-      await waitFor(() => (vault.requests('secret/metadata/dapr/redis').length >= 2 ? true : undefined), 10_000, 'more version checks');
+      await waitFor(
+        () => (vault.requests('secret/metadata/dapr/redis').length >= 2 ? true : undefined),
+        10_000,
+        'more version checks',
+      );
       expect(vault.requests('secret/data/')).toEqual([]);
       expect(printedPasswords(running.out())).toHaveLength(2);
     } finally {

@@ -4,10 +4,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { generateTrustMaterial } from '../../../src/ca/generate.js';
-import { createSecretsServeCommand, type SecretsServeListeners } from '../../../src/cli/secrets-serve.js';
+import {
+  createSecretsServeCommand,
+  type SecretsServeListeners,
+} from '../../../src/cli/secrets-serve.js';
 import { validateServeInvocation } from '../../../src/cli/serve-flags.js';
 import { startWardenServer, type WardenServer } from '../../../src/cli/warden-server.js';
-import { createSentryClient, type WorkloadSvid } from '../../../src/issuer/sidecar/sentry-client.js';
+import {
+  createSentryClient,
+  type WorkloadSvid,
+} from '../../../src/issuer/sidecar/sentry-client.js';
 import { svidRenewalTime, type RenewalTimer } from '../../../src/issuer/sidecar/svid-renewal.js';
 import type { SecretsApiServer } from '../../../src/secrets/api/secrets-api-server.js';
 import { writeFileAtomic } from '../../../src/shared/atomic-file.js';
@@ -104,13 +110,23 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
       trustAnchorsPem: await readFile(anchorsFile, 'utf8'),
       sentrySpiffeId: warden.settings.sentrySpiffeId,
     });
-    return client.requestSvid({ appId, namespace: 'default', tokenValidator: 'insecure', ...(trustDomain ? { trustDomain } : {}) });
+    return client.requestSvid({
+      appId,
+      namespace: 'default',
+      tokenValidator: 'insecure',
+      ...(trustDomain ? { trustDomain } : {}),
+    });
   }
 
   /** The app verifies the server against the anchors published now (ca.crt), as a sidecar's bundle follows a rotation. */
   async function get(svid: WorkloadSvid, urlPath: string): Promise<ClientResponse> {
     return rawRequest(api.address?.port ?? 0, urlPath, {
-      tls: { ca: await readFile(anchorsFile, 'utf8'), cert: svid.certificateChainPem, key: svid.privateKeyPem, serverSpiffeId: SERVER_SPIFFE_ID },
+      tls: {
+        ca: await readFile(anchorsFile, 'utf8'),
+        cert: svid.certificateChainPem,
+        key: svid.privateKeyPem,
+        serverSpiffeId: SERVER_SPIFFE_ID,
+      },
     });
   }
 
@@ -118,10 +134,18 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     dir = await makeTempDir('secrets-serve-svid');
     const credentials = path.join(dir.path, 'credentials');
     const result = await validateServeInvocation(
-      ['--port=0', '--healthz-port=0', '--enable-metrics=false', '--listen-address=127.0.0.1', '--workers=1', `--issuer-credentials=${credentials}`],
+      [
+        '--port=0',
+        '--healthz-port=0',
+        '--enable-metrics=false',
+        '--listen-address=127.0.0.1',
+        '--workers=1',
+        `--issuer-credentials=${credentials}`,
+      ],
       readEnv({}),
     );
-    if (!result.ok) throw new Error(result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
+    if (!result.ok)
+      throw new Error(result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
     warden = await startWardenServer(result.settings, { logger: silentLogger });
     anchorsFile = result.settings.credentials.caFile;
 
@@ -129,8 +153,14 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     await mkdir(resources);
     const secretsFile = path.join(dir.path, 'secrets.json');
     await writeFile(secretsFile, JSON.stringify({ redis: { 'redis-password': REDIS_PASSWORD } }));
-    await writeFile(path.join(resources, 'appsecrets.yaml'), storeComponent('appsecrets', secretsFile, ['orders']));
-    await writeFile(path.join(resources, 'lockedstore.yaml'), storeComponent('lockedstore', secretsFile));
+    await writeFile(
+      path.join(resources, 'appsecrets.yaml'),
+      storeComponent('appsecrets', secretsFile, ['orders']),
+    );
+    await writeFile(
+      path.join(resources, 'lockedstore.yaml'),
+      storeComponent('lockedstore', secretsFile),
+    );
     const config = path.join(dir.path, 'config.yaml');
     await writeFile(config, CONFIGURATION);
 
@@ -148,18 +178,31 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
       });
       running = command.run(
         [
-          '--resources-path', resources,
-          '--config', config,
-          '--port=0', '--healthz-port=0', '--metrics-port=0',
-          '--sentry-address', `127.0.0.1:${warden.grpc.port}`,
-          '--trust-anchors-file', anchorsFile,
-          '--token-validator', 'insecure',
-          '--log-level', 'debug',
+          '--resources-path',
+          resources,
+          '--config',
+          config,
+          '--port=0',
+          '--healthz-port=0',
+          '--metrics-port=0',
+          '--sentry-address',
+          `127.0.0.1:${warden.grpc.port}`,
+          '--trust-anchors-file',
+          anchorsFile,
+          '--token-validator',
+          'insecure',
+          '--log-level',
+          'debug',
         ],
         io,
       );
     });
-    await Promise.race([listening, running.then((code) => Promise.reject(new Error(`secrets serve exited ${code}: ${io.err()}`)))]);
+    await Promise.race([
+      listening,
+      running.then((code) =>
+        Promise.reject(new Error(`secrets serve exited ${code}: ${io.err()}`)),
+      ),
+    ]);
   }, 30_000);
 
   afterAll(async () => {
@@ -203,10 +246,18 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
 
   it('refuses a client certificate from a foreign CA during the TLS handshake', async () => {
     const foreign = await createTestCa('Foreign CA');
-    const client = await foreign.issue({ usage: 'client', uris: ['spiffe://public/ns/default/orders'] });
+    const client = await foreign.issue({
+      usage: 'client',
+      uris: ['spiffe://public/ns/default/orders'],
+    });
     const anchors = await readFile(anchorsFile, 'utf8');
     const outcome = await rawRequest(api.address?.port ?? 0, '/v1.0/secrets/appsecrets/redis', {
-      tls: { ca: anchors, cert: client.certPem, key: client.keyPem, serverSpiffeId: SERVER_SPIFFE_ID },
+      tls: {
+        ca: anchors,
+        cert: client.certPem,
+        key: client.keyPem,
+        serverSpiffeId: SERVER_SPIFFE_ID,
+      },
     }).then(
       (res) => `answered ${res.status}`,
       (err: NodeJS.ErrnoException) => `refused: ${err.code ?? err.message}`,
@@ -228,19 +279,27 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     expect(extras.readiness.report()).toEqual({ ready: true, notReady: [] });
     const metrics = await plainGet(extras.metrics?.port ?? 0, '/metrics');
     expect(metrics.status).toBe(200);
-    expect(metrics.body).toMatch(/warden_secrets_gets_total\{store="appsecrets",operation="get"\} [1-9]/);
-    expect(metrics.body).toMatch(/warden_secrets_errors_total\{store="lockedstore",code="ERR_SECRET_PERMISSION_DENIED"\} 1/);
+    expect(metrics.body).toMatch(
+      /warden_secrets_gets_total\{store="appsecrets",operation="get"\} [1-9]/,
+    );
+    expect(metrics.body).toMatch(
+      /warden_secrets_errors_total\{store="lockedstore",code="ERR_SECRET_PERMISSION_DENIED"\} 1/,
+    );
     expect(metrics.body).not.toContain(REDIS_PASSWORD);
     expect(metrics.body).not.toContain('orders');
   });
 
   it('renews at half the lifetime, swaps the TLS context without a restart, and picks up a root rotation', async () => {
     const before = await appSvid('orders'); // issued under the first root
-    const first = (await get(before, '/v1.0/secrets/appsecrets/redis')).serverCertificate as X509Certificate;
+    const first = (await get(before, '/v1.0/secrets/appsecrets/redis'))
+      .serverCertificate as X509Certificate;
     const current = extras.svid?.current() as WorkloadSvid;
     const dueAt = svidRenewalTime(current);
     expect(extras.svid?.nextRenewalAt()).toEqual(dueAt);
-    expect(dueAt.getTime()).toBe(current.notBefore.getTime() + Math.floor((current.notAfter.getTime() - current.notBefore.getTime()) / 2));
+    expect(dueAt.getTime()).toBe(
+      current.notBefore.getTime() +
+        Math.floor((current.notAfter.getTime() - current.notBefore.getTime()) / 2),
+    );
 
     // Rotation, first phase: the CA trusts old and new roots and signs with a new issuer.
     const oldAnchors = await readFile(anchorsFile, 'utf8');
@@ -251,7 +310,9 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     await writeFileAtomic(credentials.caFile, oldAnchors + next.material.anchorsPem, 0o644);
     await warden.ca.reload();
     const after = await appSvid('orders'); // issued under the new root
-    expect(after.certificates[1]?.fingerprint256).toBe(new X509Certificate(next.material.issuerChainPem).fingerprint256);
+    expect(after.certificates[1]?.fingerprint256).toBe(
+      new X509Certificate(next.material.issuerChainPem).fingerprint256,
+    );
 
     // Not yet renewed: the server does not know the new root, so the new SVID is refused.
     const refused = await get(after, '/v1.0/secrets/appsecrets/redis').then(
@@ -271,7 +332,8 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     timer.fire();
     const renewed = await waitFor(
       async () => {
-        const leaf = (await get(before, '/v1.0/secrets/appsecrets/redis')).serverCertificate as X509Certificate;
+        const leaf = (await get(before, '/v1.0/secrets/appsecrets/redis'))
+          .serverCertificate as X509Certificate;
         return leaf.serialNumber !== first.serialNumber ? leaf : undefined;
       },
       10_000,
@@ -282,7 +344,10 @@ describe('warden secrets serve with its own SVID from Warden’s CA', () => {
     expect(timer.pending.length).toBe(1); // the loop scheduled the next renewal
 
     // Both roots are trusted now: apps from before and after the rotation are answered.
-    expect(await get(after, '/v1.0/secrets/appsecrets/redis')).toMatchObject({ status: 200, body: { 'redis-password': REDIS_PASSWORD } });
+    expect(await get(after, '/v1.0/secrets/appsecrets/redis')).toMatchObject({
+      status: 200,
+      body: { 'redis-password': REDIS_PASSWORD },
+    });
     expect(await get(before, '/v1.0/secrets/appsecrets/redis')).toMatchObject({ status: 200 });
     expect(io.err()).toContain('TLS material replaced');
   }, 30_000);

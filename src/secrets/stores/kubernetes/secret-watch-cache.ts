@@ -192,7 +192,10 @@ export class SecretWatchCache {
     try {
       this.#options.onChanged?.();
     } catch (err) {
-      this.#options.logger.warn({ namespace: this.namespace, error: String(err) }, 'kubernetes secret cache: a change listener failed');
+      this.#options.logger.warn(
+        { namespace: this.namespace, error: String(err) },
+        'kubernetes secret cache: a change listener failed',
+      );
     }
   }
 

@@ -295,7 +295,9 @@ export async function parseVaultMetadata(
     try {
       versionCheckIntervalMs = parseDuration(versionCheckText);
     } catch {
-      problems.push('versionCheckInterval is not a duration (use Go syntax such as 30s or 5m; 0 turns checks off)');
+      problems.push(
+        'versionCheckInterval is not a duration (use Go syntax such as 30s or 5m; 0 turns checks off)',
+      );
     }
   }
 

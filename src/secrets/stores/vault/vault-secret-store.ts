@@ -172,7 +172,8 @@ export class VaultSecretStore implements SecretStore, SecretChangeSource {
     const version = parseVersion(metadata, this.#config.kvVersion);
     const fetched = await this.#fetch(name, segments, version);
     // A pinned version never changes; the latest one is what a rotation replaces.
-    if (version === undefined && fetched.fingerprint !== undefined) this.#versions.track(name, fetched.fingerprint);
+    if (version === undefined && fetched.fingerprint !== undefined)
+      this.#versions.track(name, fetched.fingerprint);
     return fetched.data;
   }
 
@@ -353,7 +354,10 @@ export class VaultSecretStore implements SecretStore, SecretChangeSource {
         return versionFingerprint(current, gone);
       }
       if (reply.status !== 403) {
-        this.#logger.warn({ error: errorForReply(reply, request).message }, 'Vault version check failed; trying again next round');
+        this.#logger.warn(
+          { error: errorForReply(reply, request).message },
+          'Vault version check failed; trying again next round',
+        );
         return undefined;
       }
       this.#metadataDenied = true;
@@ -377,7 +381,10 @@ export class VaultSecretStore implements SecretStore, SecretChangeSource {
         : ABSENT;
     }
     if (reply.status !== 200) {
-      this.#logger.warn({ error: errorForReply(reply, request).message }, 'Vault version check failed; trying again next round');
+      this.#logger.warn(
+        { error: errorForReply(reply, request).message },
+        'Vault version check failed; trying again next round',
+      );
       return undefined;
     }
     if (this.#config.kvVersion === 2) {

@@ -95,7 +95,10 @@ export class SecretVersionChecks implements SecretChangeSource {
       try {
         now = await this.#options.probe(name);
       } catch (err) {
-        this.#options.logger.warn({ secretName: name, error: describeError(err) }, 'Vault version check failed; trying again next round');
+        this.#options.logger.warn(
+          { secretName: name, error: describeError(err) },
+          'Vault version check failed; trying again next round',
+        );
         continue;
       }
       if (now === undefined || now === before) continue;
@@ -104,7 +107,10 @@ export class SecretVersionChecks implements SecretChangeSource {
       if (this.#tracked.has(name)) this.#tracked.set(name, now);
     }
     if (changed.length > 0 && !this.#closed) {
-      this.#options.logger.info({ secretNames: changed }, 'Vault secrets changed since they were read');
+      this.#options.logger.info(
+        { secretNames: changed },
+        'Vault secrets changed since they were read',
+      );
       try {
         this.#listeners.emit();
       } catch (err) {

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '../../../../src/shared/clock.js';
 import type { VaultSecretStore } from '../../../../src/secrets/stores/vault/vault-secret-store.js';
 import { VaultTestServer } from '../../../support/vault-test-server.js';
-import { createCapturedLogger, createStore, ManualTimers, testContext } from '../../../support/vault-store-fixtures.js';
+import {
+  createCapturedLogger,
+  createStore,
+  ManualTimers,
+  testContext,
+} from '../../../support/vault-store-fixtures.js';
 
 /*
  * Vault version checks: the store remembers which secrets it read (latest version) and,
@@ -18,9 +23,17 @@ const captured = createCapturedLogger();
 const clock = new ManualClock(Date.now());
 const opened: VaultSecretStore[] = [];
 
-async function open(metadata: Record<string, string>, timers = new ManualTimers(clock)): Promise<VaultSecretStore> {
+async function open(
+  metadata: Record<string, string>,
+  timers = new ManualTimers(clock),
+): Promise<VaultSecretStore> {
   const store = (await createStore(
-    { vaultAddr: server.url, caPem: server.caPem, versionCheckInterval: `${INTERVAL_MS}ms`, ...metadata },
+    {
+      vaultAddr: server.url,
+      caPem: server.caPem,
+      versionCheckInterval: `${INTERVAL_MS}ms`,
+      ...metadata,
+    },
     testContext(captured.logger, clock, { timers }),
   )) as VaultSecretStore;
   opened.push(store);
@@ -54,12 +67,20 @@ describe('Vault version checks', () => {
     expect(heard).toBe(1);
     expect(await store.checkVersionsNow()).toEqual([]);
     expect(heard).toBe(1);
-    expect(server.requests().map((r) => `${r.method} ${r.apiPath}`)).toEqual(Array(3).fill('GET secret/metadata/dapr/rotating'));
+    expect(server.requests().map((r) => `${r.method} ${r.apiPath}`)).toEqual(
+      Array(3).fill('GET secret/metadata/dapr/rotating'),
+    );
   });
 
   it.each([
-    ['the latest version is soft-deleted', (path: string, v: number) => server.deleteVersion('secret', path, v)],
-    ['the latest version is destroyed', (path: string, v: number) => server.destroyVersion('secret', path, v)],
+    [
+      'the latest version is soft-deleted',
+      (path: string, v: number) => server.deleteVersion('secret', path, v),
+    ],
+    [
+      'the latest version is destroyed',
+      (path: string, v: number) => server.destroyVersion('secret', path, v),
+    ],
   ])('reports a change when %s', async (_what, change) => {
     const path = `dapr/gone-${Math.random().toString(36).slice(2)}`;
     const version = server.setKv('secret', path, { pw: 'x' });
@@ -96,7 +117,9 @@ describe('Vault version checks', () => {
     server.clearLog();
     expect(await store.checkVersionsNow()).toEqual(['nometa']);
     // metadata is asked once per store; afterwards the data path only
-    expect(server.requests().map((r) => `${r.method} ${r.apiPath} ${r.status}`)).toEqual(['GET secret/data/dapr/nometa 200']);
+    expect(server.requests().map((r) => `${r.method} ${r.apiPath} ${r.status}`)).toEqual([
+      'GET secret/data/dapr/nometa 200',
+    ]);
     expect(captured.text()).toContain('no read access to KV metadata');
   });
 

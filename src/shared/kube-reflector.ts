@@ -190,7 +190,7 @@ export class KubeReflector<T> {
           this.#options.logger.warn(
             { resource: this.name, failure: failureLabel(failure), attempt: failures },
             failure.kind === 'status' && (failure.code === 401 || failure.code === 403)
-              ? 'kubernetes cache: list refused (check the RBAC rules of Warden\'s service account); retrying'
+              ? "kubernetes cache: list refused (check the RBAC rules of Warden's service account); retrying"
               : 'kubernetes cache: list failed; retrying',
           );
           await this.#sleep(this.#backoff(failures));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { deployedAccessRules } from './deploy-manifests.js';
 import type { KubeApiServer, AccessRule } from './kube-api-server/index.js';
 
 /**
@@ -11,12 +12,10 @@ export const CONTROL_PLANE_TRUST_DOMAIN = 'cluster.local';
 export const SENTRY_AUDIENCE = `spiffe://${CONTROL_PLANE_TRUST_DOMAIN}/ns/${CA_NAMESPACE}/dapr-sentry`;
 export const WARDEN_USERNAME = `system:serviceaccount:${CA_NAMESPACE}:dapr-sentry`;
 
-/** What the validator needs, and exactly what deploy/rbac.yaml grants for it. */
-export const VALIDATOR_RULES: readonly AccessRule[] = Object.freeze([
-  { verbs: ['create'], resources: ['tokenreviews'], apiGroups: ['authentication.k8s.io'] },
-  { verbs: ['get', 'list', 'watch'], resources: ['pods'], apiGroups: [''] },
-  { verbs: ['get', 'list', 'watch'], resources: ['configurations'], apiGroups: ['dapr.io'] },
-]);
+/** Exactly what deploy/rbac.yaml grants Warden: the tests prove it is enough. */
+export const VALIDATOR_RULES: readonly AccessRule[] = Object.freeze(
+  deployedAccessRules(CA_NAMESPACE),
+);
 
 export interface TestPod {
   readonly namespace: string;

@@ -4,10 +4,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { startFileCa, type FileCa } from '../../../src/ca/file-ca.js';
-import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../../../src/issuer/grpc/sentry-server.js';
+import {
+  createSentryServer,
+  registerIssuerReadiness,
+  type SentryServer,
+} from '../../../src/issuer/grpc/sentry-server.js';
 import { createSigningPool, type SigningPool } from '../../../src/issuer/signing/signing-pool.js';
 import { generateKeyAndCsr } from '../../../src/issuer/sidecar/workload-csr.js';
-import { createValidatorRegistry, type ValidatorRegistry } from '../../../src/issuer/validator-registry.js';
+import {
+  createValidatorRegistry,
+  type ValidatorRegistry,
+} from '../../../src/issuer/validator-registry.js';
 import { createKubernetesValidator } from '../../../src/issuer/validators/kubernetes/kubernetes-validator.js';
 import { Readiness, startHealthServer } from '../../../src/shared/health-server.js';
 import type { HttpListener } from '../../../src/shared/http-listener.js';
@@ -26,7 +33,11 @@ import {
   type TestPod,
 } from '../../support/kube-validator-fixtures.js';
 import { captureLog, type CapturedLog } from '../../support/log-capture.js';
-import { createSentryTestClient, signError, type SentryTestClient } from '../../support/sentry-proto-client.js';
+import {
+  createSentryTestClient,
+  signError,
+  type SentryTestClient,
+} from '../../support/sentry-proto-client.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 import { waitUntil } from '../../support/wait-for.js';
 
@@ -68,8 +79,17 @@ beforeAll(async () => {
   });
 
   const dir = await makeTempDir('warden-k8s-e2e-');
-  const ca = await startFileCa({ credentialsDir: dir, trustDomain: CONTROL_PLANE_TRUST_DOMAIN, logger: log.logger });
-  const signer = createSigningPool({ source: ca, profile: { ttlMs: 3_600_000, skewMs: 60_000 }, workers: 1, logger: log.logger });
+  const ca = await startFileCa({
+    credentialsDir: dir,
+    trustDomain: CONTROL_PLANE_TRUST_DOMAIN,
+    logger: log.logger,
+  });
+  const signer = createSigningPool({
+    source: ca,
+    profile: { ttlMs: 3_600_000, skewMs: 60_000 },
+    workers: 1,
+    logger: log.logger,
+  });
   await signer.ready();
   const validator = createKubernetesValidator({
     kubeConfig: kube.kubeConfig(wardenToken),
@@ -119,7 +139,9 @@ afterAll(async () => {
 });
 
 function leafOf(pem: Buffer): X509Certificate {
-  const first = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
+  const first = pem
+    .toString('utf8')
+    .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
   return new X509Certificate((first as RegExpMatchArray)[0]);
 }
 
@@ -132,7 +154,7 @@ async function healthz(): Promise<number> {
 }
 
 describe('SignCertificate in kubernetes mode (client from the .proto, token from a pod)', () => {
-  it('issues the pod its SPIFFE ID in its Configuration\'s trust domain, whatever trust_domain it sends', async () => {
+  it("issues the pod its SPIFFE ID in its Configuration's trust domain, whatever trust_domain it sends", async () => {
     const response = await stack.client.sign({
       id: 'orders',
       namespace: 'shop',
@@ -153,7 +175,9 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
       token: podToken(stack.kube, orders),
       certificate_signing_request: csr(),
     });
-    expect(leafOf(response.workload_certificate).subjectAltName).toBe('URI:spiffe://example.org/ns/shop/orders');
+    expect(leafOf(response.workload_certificate).subjectAltName).toBe(
+      'URI:spiffe://example.org/ns/shop/orders',
+    );
   });
 
   it('gives the sidecar injector its control-plane id and the webhook DNS name', async () => {
@@ -171,11 +195,14 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
     });
     const leaf = leafOf(response.workload_certificate);
     expect(leaf.subjectAltName?.split(', ').sort()).toEqual(
-      [`DNS:dapr-sidecar-injector.${CA_NAMESPACE}.svc`, `URI:spiffe://cluster.local/ns/${CA_NAMESPACE}/dapr-injector`].sort(),
+      [
+        `DNS:dapr-sidecar-injector.${CA_NAMESPACE}.svc`,
+        `URI:spiffe://cluster.local/ns/${CA_NAMESPACE}/dapr-injector`,
+      ].sort(),
     );
   });
 
-  it('never issues the CA\'s own identity, even to a pod annotated as sentry', async () => {
+  it("never issues the CA's own identity, even to a pod annotated as sentry", async () => {
     const impostor = putPod(stack.kube, {
       namespace: CA_NAMESPACE,
       name: 'dapr-sentry-x',
@@ -183,7 +210,12 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
       annotations: { 'dapr.io/control-plane': 'sentry' },
     });
     const err = await signError(
-      stack.client.sign({ id: 'dapr-sentry', namespace: CA_NAMESPACE, token: podToken(stack.kube, impostor), certificate_signing_request: csr() }),
+      stack.client.sign({
+        id: 'dapr-sentry',
+        namespace: CA_NAMESPACE,
+        token: podToken(stack.kube, impostor),
+        certificate_signing_request: csr(),
+      }),
     );
     expect(err.code).toBe(GrpcStatus.PERMISSION_DENIED);
   });
@@ -191,7 +223,12 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
   it('denies another app id with PERMISSION_DENIED saying why, and without the token', async () => {
     const token = podToken(stack.kube, orders);
     const err = await signError(
-      stack.client.sign({ id: 'payments', namespace: 'shop', token, certificate_signing_request: csr() }),
+      stack.client.sign({
+        id: 'payments',
+        namespace: 'shop',
+        token,
+        certificate_signing_request: csr(),
+      }),
     );
     expect(err.code).toBe(GrpcStatus.PERMISSION_DENIED);
     expect(err.details).toMatch(/app-id mismatch/);
@@ -203,7 +240,12 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
     await stack.kube.stop();
     try {
       const err = await signError(
-        stack.client.sign({ id: 'orders', namespace: 'shop', token, certificate_signing_request: csr() }),
+        stack.client.sign({
+          id: 'orders',
+          namespace: 'shop',
+          token,
+          certificate_signing_request: csr(),
+        }),
       );
       expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
       await waitUntil(async () => (await healthz()) === 503, '/healthz to report not ready');
@@ -211,8 +253,15 @@ describe('SignCertificate in kubernetes mode (client from the .proto, token from
       await stack.kube.restart();
     }
     await waitUntil(async () => (await healthz()) === 200, '/healthz to recover');
-    const response = await stack.client.sign({ id: 'orders', namespace: 'shop', token, certificate_signing_request: csr() });
-    expect(leafOf(response.workload_certificate).subjectAltName).toBe('URI:spiffe://example.org/ns/shop/orders');
+    const response = await stack.client.sign({
+      id: 'orders',
+      namespace: 'shop',
+      token,
+      certificate_signing_request: csr(),
+    });
+    expect(leafOf(response.workload_certificate).subjectAltName).toBe(
+      'URI:spiffe://example.org/ns/shop/orders',
+    );
   });
 
   it('keeps every token out of the log', () => {

@@ -34,7 +34,10 @@ import { waitUntil } from '../../support/wait-for.js';
 const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
 const FAST_POLICY = { deadlineMs: 1_500, attemptTimeoutMs: 600 } as const;
 
-function request(fields: { id: string; namespace: string; trustDomain?: string }, token: string): CheckedSignRequest {
+function request(
+  fields: { id: string; namespace: string; trustDomain?: string },
+  token: string,
+): CheckedSignRequest {
   return checkedRequest({ trustDomain: '', ...fields }, token);
 }
 
@@ -56,7 +59,9 @@ interface Cluster {
 }
 
 async function startCluster(overrides: Partial<KubernetesValidatorOptions> = {}): Promise<Cluster> {
-  const server = await KubeApiServer.start({ namespaces: ['default', CA_NAMESPACE, 'shop', 'other'] });
+  const server = await KubeApiServer.start({
+    namespaces: ['default', CA_NAMESPACE, 'shop', 'other'],
+  });
   const wardenToken = randomToken('warden');
   server.addToken(wardenToken, { username: WARDEN_USERNAME, rules: VALIDATOR_RULES });
   const log = captureLog();
@@ -82,7 +87,9 @@ describe('kubernetes validator: who gets which identity', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     const { server } = cluster;
-    putConfiguration(server, 'shop', 'appconfig', { accessControl: { trustDomain: 'example.org' } });
+    putConfiguration(server, 'shop', 'appconfig', {
+      accessControl: { trustDomain: 'example.org' },
+    });
     putConfiguration(server, 'shop', 'no-td', { tracing: { samplingRate: '1' } });
     putConfiguration(server, 'shop', 'bad-td', { accessControl: { trustDomain: 'Not A Domain' } });
     orders = putPod(server, {
@@ -106,8 +113,15 @@ describe('kubernetes validator: who gets which identity', () => {
   });
 
   it('gives the right pod its SPIFFE ID, in the trust domain of its Configuration', async () => {
-    const identity = await cluster.validator.validate(request({ id: 'orders', namespace: 'shop' }, ordersToken));
-    expect(identity).toEqual({ trustDomain: 'example.org', namespace: 'shop', appId: 'orders', controlPlane: false });
+    const identity = await cluster.validator.validate(
+      request({ id: 'orders', namespace: 'shop' }, ordersToken),
+    );
+    expect(identity).toEqual({
+      trustDomain: 'example.org',
+      namespace: 'shop',
+      appId: 'orders',
+      controlPlane: false,
+    });
     expect(Object.isFrozen(identity)).toBe(true);
     expect(workloadSpiffeId(identity)).toBe('spiffe://example.org/ns/shop/orders');
   });
@@ -143,25 +157,35 @@ describe('kubernetes validator: who gets which identity', () => {
   });
 
   it('takes the pod name from the token claim when the review has no pod extras (only after authentication)', async () => {
-    const pod = putPod(cluster.server, { namespace: 'shop', name: 'legacy-1', annotations: { 'dapr.io/app-id': 'legacy' } });
+    const pod = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'legacy-1',
+      annotations: { 'dapr.io/app-id': 'legacy' },
+    });
     const token = jwtWithPodClaims({ name: pod.name, uid: pod.uid });
     cluster.server.addTokenReview(token, {
       username: `system:serviceaccount:shop:${pod.serviceAccount}`,
       audiences: [SENTRY_AUDIENCE],
     });
-    const identity = await cluster.validator.validate(request({ id: 'legacy', namespace: 'shop' }, token));
+    const identity = await cluster.validator.validate(
+      request({ id: 'legacy', namespace: 'shop' }, token),
+    );
     expect(identity.appId).toBe('legacy');
 
     // The same claims in a token the API server does not authenticate prove nothing.
     const forged = jwtWithPodClaims({ name: pod.name, uid: pod.uid });
-    const result = await outcome(cluster.validator.validate(request({ id: 'legacy', namespace: 'shop' }, forged)));
+    const result = await outcome(
+      cluster.validator.validate(request({ id: 'legacy', namespace: 'shop' }, forged)),
+    );
     expect(result.code).toBe('ERR_IDENTITY_DENIED');
     expect(result.message).toMatch(/did not authenticate/);
   });
 
   it('accepts a token for the legacy audience dapr.io/sentry', async () => {
     const token = podToken(cluster.server, orders, { audiences: ['dapr.io/sentry'] });
-    const identity = await cluster.validator.validate(request({ id: 'orders', namespace: 'shop' }, token));
+    const identity = await cluster.validator.validate(
+      request({ id: 'orders', namespace: 'shop' }, token),
+    );
     expect(identity.appId).toBe('orders');
   });
 
@@ -182,23 +206,38 @@ describe('kubernetes validator: who gets which identity', () => {
       const identity = await cluster.validator.validate(
         request({ id, namespace: CA_NAMESPACE }, podToken(cluster.server, pod)),
       );
-      expect(identity).toEqual({ trustDomain: CONTROL_PLANE_TRUST_DOMAIN, namespace: CA_NAMESPACE, appId: id, controlPlane: true });
+      expect(identity).toEqual({
+        trustDomain: CONTROL_PLANE_TRUST_DOMAIN,
+        namespace: CA_NAMESPACE,
+        appId: id,
+        controlPlane: true,
+      });
       const csr = Buffer.from('unused');
       expect(certificateRequestFor(identity, csr, CA_NAMESPACE).dnsNames).toEqual(dnsNames);
     },
   );
 
   it('lets a pod recreated under the same name use its own new token', async () => {
-    const first = putPod(cluster.server, { namespace: 'shop', name: 'reborn', annotations: { 'dapr.io/app-id': 'reborn' } });
+    const first = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'reborn',
+      annotations: { 'dapr.io/app-id': 'reborn' },
+    });
     cluster.server.store.delete('pods', 'shop', 'reborn');
-    const second = putPod(cluster.server, { namespace: 'shop', name: 'reborn', annotations: { 'dapr.io/app-id': 'reborn' } });
+    const second = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'reborn',
+      annotations: { 'dapr.io/app-id': 'reborn' },
+    });
     expect(second.uid).not.toBe(first.uid);
     const identity = await cluster.validator.validate(
       request({ id: 'reborn', namespace: 'shop' }, podToken(cluster.server, second)),
     );
     expect(identity.appId).toBe('reborn');
     const stale = await outcome(
-      cluster.validator.validate(request({ id: 'reborn', namespace: 'shop' }, podToken(cluster.server, first))),
+      cluster.validator.validate(
+        request({ id: 'reborn', namespace: 'shop' }, podToken(cluster.server, first)),
+      ),
     );
     expect(stale.code).toBe('ERR_IDENTITY_DENIED');
     expect(stale.message).toMatch(/pod uid mismatch/);
@@ -206,39 +245,83 @@ describe('kubernetes validator: who gets which identity', () => {
 
   describe('denials, each saying which check failed', () => {
     const cases: Array<[string, () => { id: string; namespace: string; token: string }, RegExp]> = [
-      ['a request for another namespace', () => ({ id: 'orders', namespace: 'other', token: ordersToken }), /namespace mismatch: .*namespace shop, the request names other/],
-      ['a request for another app id', () => ({ id: 'payments', namespace: 'shop', token: ordersToken }), /app-id mismatch: .*"orders", the request asks for "payments"/],
+      [
+        'a request for another namespace',
+        () => ({ id: 'orders', namespace: 'other', token: ordersToken }),
+        /namespace mismatch: .*namespace shop, the request names other/,
+      ],
+      [
+        'a request for another app id',
+        () => ({ id: 'payments', namespace: 'shop', token: ordersToken }),
+        /app-id mismatch: .*"orders", the request asks for "payments"/,
+      ],
       [
         'a token of another service account',
-        () => ({ id: 'orders', namespace: 'shop', token: podToken(cluster.server, orders, { serviceAccount: 'intruder' }) }),
+        () => ({
+          id: 'orders',
+          namespace: 'shop',
+          token: podToken(cluster.server, orders, { serviceAccount: 'intruder' }),
+        }),
         /wrong service account: pod shop\/orders-7d9f runs as orders-7d9f-sa, the token is for intruder/,
       ],
       [
         'a token bound to a pod that does not exist',
-        () => ({ id: 'orders', namespace: 'shop', token: podToken(cluster.server, { ...orders, name: 'ghost' }) }),
+        () => ({
+          id: 'orders',
+          namespace: 'shop',
+          token: podToken(cluster.server, { ...orders, name: 'ghost' }),
+        }),
         /pod not found: shop\/ghost/,
       ],
       [
         'a token of an earlier pod with the same name (uid mismatch)',
-        () => ({ id: 'orders', namespace: 'shop', token: podToken(cluster.server, orders, { podUid: '00000000-0000-0000-0000-000000000000' }) }),
+        () => ({
+          id: 'orders',
+          namespace: 'shop',
+          token: podToken(cluster.server, orders, {
+            podUid: '00000000-0000-0000-0000-000000000000',
+          }),
+        }),
         /pod uid mismatch/,
       ],
-      ['a token the API server does not know', () => ({ id: 'orders', namespace: 'shop', token: randomToken('unknown') }), /did not authenticate the token \(expired/],
+      [
+        'a token the API server does not know',
+        () => ({ id: 'orders', namespace: 'shop', token: randomToken('unknown') }),
+        /did not authenticate the token \(expired/,
+      ],
       [
         'a token for another audience',
-        () => ({ id: 'orders', namespace: 'shop', token: podToken(cluster.server, orders, { audiences: ['https://kubernetes.default.svc'] }) }),
+        () => ({
+          id: 'orders',
+          namespace: 'shop',
+          token: podToken(cluster.server, orders, {
+            audiences: ['https://kubernetes.default.svc'],
+          }),
+        }),
         /audience is not spiffe:\/\/cluster.local\/ns\/dapr-system\/dapr-sentry or dapr.io\/sentry/,
       ],
       [
         'a token not bound to any pod',
-        () => ({ id: 'orders', namespace: 'shop', token: podToken(cluster.server, orders, { podName: null, podUid: null }) }),
+        () => ({
+          id: 'orders',
+          namespace: 'shop',
+          token: podToken(cluster.server, orders, { podName: null, podUid: null }),
+        }),
         /not bound to a pod/,
       ],
-      ['a request without a token', () => ({ id: 'orders', namespace: 'shop', token: '' }), /carries no service-account token/],
+      [
+        'a request without a token',
+        () => ({ id: 'orders', namespace: 'shop', token: '' }),
+        /carries no service-account token/,
+      ],
       [
         'a control-plane pod outside the CA namespace',
         () => {
-          const pod = putPod(cluster.server, { namespace: 'shop', name: 'fake-operator', annotations: { 'dapr.io/control-plane': 'operator' } });
+          const pod = putPod(cluster.server, {
+            namespace: 'shop',
+            name: 'fake-operator',
+            annotations: { 'dapr.io/control-plane': 'operator' },
+          });
           return { id: 'dapr-operator', namespace: 'shop', token: podToken(cluster.server, pod) };
         },
         /control-plane pod shop\/fake-operator is outside the CA namespace dapr-system/,
@@ -246,23 +329,43 @@ describe('kubernetes validator: who gets which identity', () => {
       [
         'an ordinary pod in the CA namespace claiming a control-plane id',
         () => {
-          const pod = putPod(cluster.server, { namespace: CA_NAMESPACE, name: 'sneaky', annotations: { 'dapr.io/app-id': 'dapr-placement' } });
-          return { id: 'dapr-placement', namespace: CA_NAMESPACE, token: podToken(cluster.server, pod) };
+          const pod = putPod(cluster.server, {
+            namespace: CA_NAMESPACE,
+            name: 'sneaky',
+            annotations: { 'dapr.io/app-id': 'dapr-placement' },
+          });
+          return {
+            id: 'dapr-placement',
+            namespace: CA_NAMESPACE,
+            token: podToken(cluster.server, pod),
+          };
         },
         /dapr-placement, a control-plane id, but lacks the dapr.io\/control-plane annotation/,
       ],
       [
         'an unknown control-plane service',
         () => {
-          const pod = putPod(cluster.server, { namespace: CA_NAMESPACE, name: 'odd', annotations: { 'dapr.io/control-plane': 'gateway' } });
-          return { id: 'dapr-gateway', namespace: CA_NAMESPACE, token: podToken(cluster.server, pod) };
+          const pod = putPod(cluster.server, {
+            namespace: CA_NAMESPACE,
+            name: 'odd',
+            annotations: { 'dapr.io/control-plane': 'gateway' },
+          });
+          return {
+            id: 'dapr-gateway',
+            namespace: CA_NAMESPACE,
+            token: podToken(cluster.server, pod),
+          };
         },
         /unknown control-plane service "gateway"/,
       ],
       [
         'a pod whose Configuration does not exist',
         () => {
-          const pod = putPod(cluster.server, { namespace: 'shop', name: 'lost', annotations: { 'dapr.io/app-id': 'lost', 'dapr.io/config': 'missing' } });
+          const pod = putPod(cluster.server, {
+            namespace: 'shop',
+            name: 'lost',
+            annotations: { 'dapr.io/app-id': 'lost', 'dapr.io/config': 'missing' },
+          });
           return { id: 'lost', namespace: 'shop', token: podToken(cluster.server, pod) };
         },
         /Configuration "missing" named by pod shop\/lost's dapr.io\/config annotation does not exist/,
@@ -270,7 +373,11 @@ describe('kubernetes validator: who gets which identity', () => {
       [
         'a pod whose Configuration has an invalid trust domain',
         () => {
-          const pod = putPod(cluster.server, { namespace: 'shop', name: 'bent', annotations: { 'dapr.io/app-id': 'bent', 'dapr.io/config': 'bad-td' } });
+          const pod = putPod(cluster.server, {
+            namespace: 'shop',
+            name: 'bent',
+            annotations: { 'dapr.io/app-id': 'bent', 'dapr.io/config': 'bad-td' },
+          });
           return { id: 'bent', namespace: 'shop', token: podToken(cluster.server, pod) };
         },
         /Configuration shop\/bad-td has an invalid spec.accessControl.trustDomain/,
@@ -299,7 +406,11 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
 
   beforeAll(async () => {
     cluster = await startCluster({ maxCacheDisconnectMs: 0, watchTimeoutSeconds: 30 });
-    pod = putPod(cluster.server, { namespace: 'shop', name: 'orders-1', annotations: { 'dapr.io/app-id': 'orders' } });
+    pod = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'orders-1',
+      annotations: { 'dapr.io/app-id': 'orders' },
+    });
     await cluster.validator.start();
     await cluster.validator.whenSynced();
   });
@@ -338,7 +449,9 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
     expect(identity).toMatchObject({ appId: 'orders' });
     const reviews = cluster.server.requests.filter((r) => r.path === TOKEN_REVIEWS);
     expect(reviews.map((r) => r.status)).toEqual([429, 201]);
-    expect((reviews[1] as { at: Date }).at.getTime() - (reviews[0] as { at: Date }).at.getTime()).toBeGreaterThanOrEqual(900);
+    expect(
+      (reviews[1] as { at: Date }).at.getTime() - (reviews[0] as { at: Date }).at.getTime(),
+    ).toBeGreaterThanOrEqual(900);
   });
 
   it('answers UNAVAILABLE, not a signature, when the TokenReview hangs', async () => {
@@ -387,10 +500,19 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
 
   it('stays correct after its watches are dropped: a pod created afterwards is seen from the cache', async () => {
     cluster.server.dropWatches();
-    const later = putPod(cluster.server, { namespace: 'shop', name: 'after-drop', annotations: { 'dapr.io/app-id': 'late' } });
-    await waitUntil(() => cluster.validator.cacheState().pods.size >= 2 && cluster.validator.ready(), 'the pod cache to see the new pod');
+    const later = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'after-drop',
+      annotations: { 'dapr.io/app-id': 'late' },
+    });
+    await waitUntil(
+      () => cluster.validator.cacheState().pods.size >= 2 && cluster.validator.ready(),
+      'the pod cache to see the new pod',
+    );
     cluster.server.clearRequests();
-    const identity = await cluster.validator.validate(request({ id: 'late', namespace: 'shop' }, podToken(cluster.server, later)));
+    const identity = await cluster.validator.validate(
+      request({ id: 'late', namespace: 'shop' }, podToken(cluster.server, later)),
+    );
     expect(identity.appId).toBe('late');
     // Answered from the cache: no pod was read from the API for it.
     expect(cluster.server.requests.filter((r) => r.resource === 'pods' && !r.watch)).toEqual([]);
@@ -398,14 +520,22 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
 
   it('re-lists after 410 Expired and sees what changed meanwhile', async () => {
     cluster.server.clearRequests();
-    const isPodList = (r: { resource?: string; watch: boolean; name?: string; method: string }): boolean =>
-      r.resource === 'pods' && !r.watch && r.name === undefined && r.method === 'GET';
+    const isPodList = (r: {
+      resource?: string;
+      watch: boolean;
+      name?: string;
+      method: string;
+    }): boolean => r.resource === 'pods' && !r.watch && r.name === undefined && r.method === 'GET';
     // The watch is cut and its resumption held while pods change; then the history those
     // changes were in is forgotten, so resuming answers 410 and only a re-list sees them.
     const hang = cluster.server.hang({ path: '/api/v1/pods' });
     cluster.server.dropWatches();
     await waitUntil(() => hang.held > 0, 'the pod watch to try to resume');
-    const relisted = putPod(cluster.server, { namespace: 'shop', name: 'after-expiry', annotations: { 'dapr.io/app-id': 'expired' } });
+    const relisted = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'after-expiry',
+      annotations: { 'dapr.io/app-id': 'expired' },
+    });
     cluster.server.store.delete('pods', 'shop', 'after-drop');
     cluster.server.expireHistory();
     hang.release();
@@ -417,7 +547,9 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
       'the pod cache to re-list',
     );
     cluster.server.clearRequests();
-    const identity = await cluster.validator.validate(request({ id: 'expired', namespace: 'shop' }, podToken(cluster.server, relisted)));
+    const identity = await cluster.validator.validate(
+      request({ id: 'expired', namespace: 'shop' }, podToken(cluster.server, relisted)),
+    );
     expect(identity.appId).toBe('expired');
     expect(cluster.server.requests.filter((r) => r.resource === 'pods' && !r.watch)).toEqual([]);
   });
@@ -440,16 +572,24 @@ describe('kubernetes validator: when the API server cannot be trusted to answer'
 describe('kubernetes validator: before its caches have synced', () => {
   it('is not ready and answers UNAVAILABLE until the pod list arrives', async () => {
     const cluster = await startCluster();
-    const pod = putPod(cluster.server, { namespace: 'shop', name: 'early', annotations: { 'dapr.io/app-id': 'early' } });
+    const pod = putPod(cluster.server, {
+      namespace: 'shop',
+      name: 'early',
+      annotations: { 'dapr.io/app-id': 'early' },
+    });
     const hang = cluster.server.hang({ path: /^\/api\/v1\/pods/ });
     try {
       await cluster.validator.start();
       expect(cluster.validator.ready()).toBe(false);
       const result = await outcome(
-        cluster.validator.validate(request({ id: 'early', namespace: 'shop' }, podToken(cluster.server, pod))),
+        cluster.validator.validate(
+          request({ id: 'early', namespace: 'shop' }, podToken(cluster.server, pod)),
+        ),
       );
       expect(result.code).toBe('ERR_VALIDATOR_UNAVAILABLE');
-      expect(result.message).toMatch(/the pods( and configurations.dapr.io)? caches? (has|have) not synced/);
+      expect(result.message).toMatch(
+        /the pods( and configurations.dapr.io)? caches? (has|have) not synced/,
+      );
       hang.release();
       await cluster.validator.whenSynced();
       expect(cluster.validator.ready()).toBe(true);
@@ -482,7 +622,10 @@ describe('kubernetes validator: before its caches have synced', () => {
     try {
       await validator.start();
       await waitUntil(() => validator.cacheState().pods.synced, 'the pod cache to sync');
-      await waitUntil(() => /list refused/.test(cluster.log.text()), 'the refused list to be logged');
+      await waitUntil(
+        () => /list refused/.test(cluster.log.text()),
+        'the refused list to be logged',
+      );
       expect(validator.ready()).toBe(false);
       expect(validator.cacheState().configurations.synced).toBe(false);
     } finally {

@@ -56,8 +56,16 @@ describe('projectPod and projectConfiguration', () => {
 
 describe('expectedIdentity', () => {
   const cases: Array<[string, PodRecord, ReturnType<typeof expectedIdentity>]> = [
-    ['the app-id annotation', pod({ appId: 'orders' }), { ok: true, value: { appId: 'orders', controlPlane: false } }],
-    ['the pod name without an annotation', pod({}), { ok: true, value: { appId: 'orders-1', controlPlane: false } }],
+    [
+      'the app-id annotation',
+      pod({ appId: 'orders' }),
+      { ok: true, value: { appId: 'orders', controlPlane: false } },
+    ],
+    [
+      'the pod name without an annotation',
+      pod({}),
+      { ok: true, value: { appId: 'orders-1', controlPlane: false } },
+    ],
     [
       'a control-plane pod in the CA namespace',
       pod({ namespace: CA, controlPlane: 'placement' }),
@@ -74,12 +82,32 @@ describe('expectedIdentity', () => {
   });
 
   const refusals: Array<[string, PodRecord, RegExp]> = [
-    ['a control-plane pod outside the CA namespace', pod({ controlPlane: 'operator' }), /outside the CA namespace dapr-system/],
-    ['an unknown control-plane service', pod({ namespace: CA, controlPlane: 'gateway' }), /unknown control-plane service "gateway"/],
-    ['a control-plane pod with an app-id too', pod({ namespace: CA, controlPlane: 'operator', appId: 'x' }), /may not also carry dapr.io\/app-id/],
+    [
+      'a control-plane pod outside the CA namespace',
+      pod({ controlPlane: 'operator' }),
+      /outside the CA namespace dapr-system/,
+    ],
+    [
+      'an unknown control-plane service',
+      pod({ namespace: CA, controlPlane: 'gateway' }),
+      /unknown control-plane service "gateway"/,
+    ],
+    [
+      'a control-plane pod with an app-id too',
+      pod({ namespace: CA, controlPlane: 'operator', appId: 'x' }),
+      /may not also carry dapr.io\/app-id/,
+    ],
     ['an empty app-id annotation', pod({ appId: '' }), /empty dapr.io\/app-id/],
-    ['a control-plane id in the CA namespace without the annotation', pod({ namespace: CA, appId: 'dapr-injector' }), /lacks the dapr.io\/control-plane annotation/],
-    ['a pod named like a control-plane id in the CA namespace', pod({ namespace: CA, name: 'dapr-scheduler' }), /control-plane id/],
+    [
+      'a control-plane id in the CA namespace without the annotation',
+      pod({ namespace: CA, appId: 'dapr-injector' }),
+      /lacks the dapr.io\/control-plane annotation/,
+    ],
+    [
+      'a pod named like a control-plane id in the CA namespace',
+      pod({ namespace: CA, name: 'dapr-scheduler' }),
+      /control-plane id/,
+    ],
   ];
   it.each(refusals)('refuses %s', (_label, input, reason) => {
     const result = expectedIdentity(input, CA);
@@ -92,13 +120,40 @@ describe('trustDomainFor', () => {
   const app = { appId: 'orders', controlPlane: false };
   const config = (trustDomain: unknown) => ({ namespace: 'shop', name: 'c', trustDomain });
   it.each([
-    ['a control-plane identity: the control-plane trust domain', pod({}), { appId: 'dapr-operator', controlPlane: true }, null, 'cluster.local'],
+    [
+      'a control-plane identity: the control-plane trust domain',
+      pod({}),
+      { appId: 'dapr-operator', controlPlane: true },
+      null,
+      'cluster.local',
+    ],
     ['no config annotation: public', pod({}), app, null, 'public'],
-    ['a Configuration with a trust domain', pod({ configName: 'c' }), app, config('example.org'), 'example.org'],
-    ['a Configuration without one: public', pod({ configName: 'c' }), app, config(undefined), 'public'],
-    ['a Configuration with an empty one: public', pod({ configName: 'c' }), app, config(''), 'public'],
+    [
+      'a Configuration with a trust domain',
+      pod({ configName: 'c' }),
+      app,
+      config('example.org'),
+      'example.org',
+    ],
+    [
+      'a Configuration without one: public',
+      pod({ configName: 'c' }),
+      app,
+      config(undefined),
+      'public',
+    ],
+    [
+      'a Configuration with an empty one: public',
+      pod({ configName: 'c' }),
+      app,
+      config(''),
+      'public',
+    ],
   ] as const)('gives %s', (_label, input, expected, configuration, td) => {
-    expect(trustDomainFor(input, expected, 'cluster.local', configuration)).toEqual({ ok: true, value: td });
+    expect(trustDomainFor(input, expected, 'cluster.local', configuration)).toEqual({
+      ok: true,
+      value: td,
+    });
   });
 
   it.each([

@@ -60,22 +60,53 @@ describe('judgeTokenReview', () => {
 
   const refusals: Array<[string, TokenReviewStatusLike | undefined, RegExp]> = [
     ['no status at all', undefined, /did not authenticate/],
-    ['authenticated absent (omitempty on the wire)', { ...good, authenticated: undefined }, /did not authenticate/],
+    [
+      'authenticated absent (omitempty on the wire)',
+      { ...good, authenticated: undefined },
+      /did not authenticate/,
+    ],
     ['authenticated false', { ...good, authenticated: false }, /did not authenticate/],
     [
       'an unauthenticated answer whose error is about audiences',
-      { user: {}, error: '[invalid bearer token, token audiences ["x"] is invalid for the target audiences ["y"]]' },
+      {
+        user: {},
+        error:
+          '[invalid bearer token, token audiences ["x"] is invalid for the target audiences ["y"]]',
+      },
       /its audience is not spiffe:\/\/cluster.local\/ns\/dapr-system\/dapr-sentry or dapr.io\/sentry/,
     ],
-    ['an error alongside authenticated: true', { ...good, error: 'something' }, /reported an error/],
+    [
+      'an error alongside authenticated: true',
+      { ...good, error: 'something' },
+      /reported an error/,
+    ],
     ['status.audiences absent', { ...good, audiences: undefined }, /audiences do not include/],
-    ['status.audiences not intersecting the request', { ...good, audiences: ['https://kubernetes.default.svc'] }, /audiences do not include/],
-    ['a user that is not a service account', { ...good, user: { ...good.user, username: 'alice' } }, /does not belong to a service account/],
-    ['no username', { ...good, user: { extra: good.user?.extra } }, /does not belong to a service account/],
-    ['no pod extras and an opaque token', { ...good, user: { username: 'system:serviceaccount:shop:orders' } }, /not bound to a pod/],
+    [
+      'status.audiences not intersecting the request',
+      { ...good, audiences: ['https://kubernetes.default.svc'] },
+      /audiences do not include/,
+    ],
+    [
+      'a user that is not a service account',
+      { ...good, user: { ...good.user, username: 'alice' } },
+      /does not belong to a service account/,
+    ],
+    [
+      'no username',
+      { ...good, user: { extra: good.user?.extra } },
+      /does not belong to a service account/,
+    ],
+    [
+      'no pod extras and an opaque token',
+      { ...good, user: { username: 'system:serviceaccount:shop:orders' } },
+      /not bound to a pod/,
+    ],
     [
       'a pod name that is not a Kubernetes name',
-      { ...good, user: { ...good.user, extra: { 'authentication.kubernetes.io/pod-name': ['../etc'] } } },
+      {
+        ...good,
+        user: { ...good.user, extra: { 'authentication.kubernetes.io/pod-name': ['../etc'] } },
+      },
       /not a valid pod name/,
     ],
   ];
@@ -89,18 +120,32 @@ describe('judgeTokenReview', () => {
   });
 
   it('accepts the legacy audience dapr.io/sentry in the answer', () => {
-    expect(judgeTokenReview({ ...good, audiences: ['dapr.io/sentry'] }, AUDIENCES, TOKEN).ok).toBe(true);
+    expect(judgeTokenReview({ ...good, audiences: ['dapr.io/sentry'] }, AUDIENCES, TOKEN).ok).toBe(
+      true,
+    );
   });
 
   it('takes the first value of the pod-name extra', () => {
-    const status = { ...good, user: { ...good.user, extra: { 'authentication.kubernetes.io/pod-name': ['first', 'second'] } } };
+    const status = {
+      ...good,
+      user: {
+        ...good.user,
+        extra: { 'authentication.kubernetes.io/pod-name': ['first', 'second'] },
+      },
+    };
     const verdict = judgeTokenReview(status, AUDIENCES, TOKEN);
     expect(verdict.ok && verdict.token.podName).toBe('first');
   });
 
   it('falls back to the kubernetes.io.pod claims of the (authenticated) token', () => {
-    const token = jwt({ 'kubernetes.io': { namespace: 'shop', pod: { name: 'orders-2', uid: 'uid-2' } } });
-    const verdict = judgeTokenReview({ ...good, user: { username: 'system:serviceaccount:shop:orders' } }, AUDIENCES, token);
+    const token = jwt({
+      'kubernetes.io': { namespace: 'shop', pod: { name: 'orders-2', uid: 'uid-2' } },
+    });
+    const verdict = judgeTokenReview(
+      { ...good, user: { username: 'system:serviceaccount:shop:orders' } },
+      AUDIENCES,
+      token,
+    );
     expect(verdict).toEqual({
       ok: true,
       token: {
@@ -120,7 +165,11 @@ describe('judgeTokenReview', () => {
 
 describe('unverifiedPodClaims', () => {
   it.each([
-    ['a projected token payload', jwt({ 'kubernetes.io': { pod: { name: 'p', uid: 'u' } } }), { name: 'p', uid: 'u' }],
+    [
+      'a projected token payload',
+      jwt({ 'kubernetes.io': { pod: { name: 'p', uid: 'u' } } }),
+      { name: 'p', uid: 'u' },
+    ],
     ['a payload without kubernetes.io', jwt({ sub: 'x' }), {}],
     ['a payload whose pod is a string', jwt({ 'kubernetes.io': { pod: 'p' } }), {}],
     ['an empty pod name', jwt({ 'kubernetes.io': { pod: { name: '' } } }), {}],

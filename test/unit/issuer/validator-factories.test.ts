@@ -27,7 +27,11 @@ describe('builtInValidatorFactories: the kubernetes validator', () => {
   it('is the kubernetes mode default, built from the factory when a Kubernetes API is given', async () => {
     const registry = buildValidatorRegistry(
       planValidators('kubernetes', []),
-      builtInValidatorFactories({ ...BASE, kubeConfig: unreachableKubeConfig(), controlPlaneTrustDomain: 'cluster.local' }),
+      builtInValidatorFactories({
+        ...BASE,
+        kubeConfig: unreachableKubeConfig(),
+        controlPlaneTrustDomain: 'cluster.local',
+      }),
     );
     expect(registry.validators.map((v) => v.name)).toEqual(['kubernetes']);
     expect(registry.defaultName).toBe('kubernetes');
@@ -41,9 +45,21 @@ describe('builtInValidatorFactories: the kubernetes validator', () => {
     const registry = buildValidatorRegistry(
       planValidators('kubernetes', [
         { name: 'kubernetes' },
-        { name: 'jwks', options: { source: '{"keys":[]}', caCertificate: undefined, minRefreshIntervalMs: 600_000, requestTimeoutMs: 30_000 } },
+        {
+          name: 'jwks',
+          options: {
+            source: '{"keys":[]}',
+            caCertificate: undefined,
+            minRefreshIntervalMs: 600_000,
+            requestTimeoutMs: 30_000,
+          },
+        },
       ]),
-      builtInValidatorFactories({ ...BASE, kubeConfig: unreachableKubeConfig(), controlPlaneTrustDomain: 'cluster.local' }),
+      builtInValidatorFactories({
+        ...BASE,
+        kubeConfig: unreachableKubeConfig(),
+        controlPlaneTrustDomain: 'cluster.local',
+      }),
     );
     expect(registry.validators.map((v) => v.name)).toEqual(['kubernetes', 'jwks']);
     expect(registry.defaultName).toBe('kubernetes');
@@ -52,7 +68,15 @@ describe('builtInValidatorFactories: the kubernetes validator', () => {
 
   it('is a configuration error without a Kubernetes API (standalone mode)', () => {
     expect(() =>
-      buildValidatorRegistry(planValidators('standalone', [{ name: 'kubernetes' }]), builtInValidatorFactories(BASE)),
-    ).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(/needs --mode kubernetes/) }));
+      buildValidatorRegistry(
+        planValidators('standalone', [{ name: 'kubernetes' }]),
+        builtInValidatorFactories(BASE),
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'ERR_CONFIG_INVALID',
+        message: expect.stringMatching(/needs --mode kubernetes/),
+      }),
+    );
   });
 });

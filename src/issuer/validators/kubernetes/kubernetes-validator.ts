@@ -96,7 +96,11 @@ function unavailable(reason: string): WardenError {
 }
 
 /** What an API failure of one of Warden's own calls means to a caller: never a yes. */
-function apiFailure(what: string, failure: KubeCallFailure, deadlineExceeded: boolean): WardenError {
+function apiFailure(
+  what: string,
+  failure: KubeCallFailure,
+  deadlineExceeded: boolean,
+): WardenError {
   if (failure.kind === 'status' && failure.code === 401) {
     return unavailable(
       `${what}: the API server does not accept Warden's own credentials (401); check the service account token or kubeconfig`,
@@ -108,12 +112,18 @@ function apiFailure(what: string, failure: KubeCallFailure, deadlineExceeded: bo
     );
   }
   const suffix = deadlineExceeded ? ' (gave up at the deadline)' : '';
-  return unavailable(`${what}: the API server could not answer: ${describeKubeFailure(failure)}${suffix}`);
+  return unavailable(
+    `${what}: the API server could not answer: ${describeKubeFailure(failure)}${suffix}`,
+  );
 }
 
 interface ListBody {
   readonly items?: readonly unknown[];
-  readonly metadata?: { readonly resourceVersion?: string; readonly continue?: string; readonly _continue?: string };
+  readonly metadata?: {
+    readonly resourceVersion?: string;
+    readonly continue?: string;
+    readonly _continue?: string;
+  };
 }
 
 function listPageOf(body: ListBody): ReflectorListPage {
@@ -133,7 +143,9 @@ function listPageOf(body: ListBody): ReflectorListPage {
  * synced, and whenever they have been cut off from the API server for too long, the answer
  * is ERR_VALIDATOR_UNAVAILABLE. Nothing here ever answers yes when it cannot check.
  */
-export function createKubernetesValidator(options: KubernetesValidatorOptions): KubernetesValidator {
+export function createKubernetesValidator(
+  options: KubernetesValidatorOptions,
+): KubernetesValidator {
   if (typeof options.caNamespace !== 'string' || options.caNamespace.length === 0)
     throw new TypeError('createKubernetesValidator needs caNamespace');
   if (typeof options.audience !== 'string' || options.audience.length === 0)
@@ -226,14 +238,21 @@ export function createKubernetesValidator(options: KubernetesValidatorOptions): 
       if (failure.kind === 'status' && [400, 413, 422].includes(failure.code))
         throw denied(`the API server refused to review the token (HTTP ${failure.code})`);
       const error = apiFailure('token review', failure, result.deadlineExceeded);
-      logger.warn({ attempts: result.attempts, failure: describeKubeFailure(failure) }, error.message);
+      logger.warn(
+        { attempts: result.attempts, failure: describeKubeFailure(failure) },
+        error.message,
+      );
       throw error;
     }
     return result.value.status as TokenReviewStatusLike | undefined;
   }
 
   /** The pod from the cache, or from the API when the cache lacks it or holds an older pod. */
-  async function findPod(namespace: string, name: string, uid: string | undefined): Promise<PodRecord | null> {
+  async function findPod(
+    namespace: string,
+    name: string,
+    uid: string | undefined,
+  ): Promise<PodRecord | null> {
     const cached = pods.get(namespace, name);
     if (cached && (uid === undefined || cached.uid === uid)) return cached;
     const result = await callKubeWithRetry(
@@ -246,7 +265,10 @@ export function createKubernetesValidator(options: KubernetesValidatorOptions): 
     throw apiFailure(`reading pod ${namespace}/${name}`, result.failure, result.deadlineExceeded);
   }
 
-  async function findConfiguration(namespace: string, name: string): Promise<ConfigurationRecord | null> {
+  async function findConfiguration(
+    namespace: string,
+    name: string,
+  ): Promise<ConfigurationRecord | null> {
     const cached = configurations.get(namespace, name);
     if (cached) return cached;
     const result = await callKubeWithRetry(
@@ -289,7 +311,9 @@ export function createKubernetesValidator(options: KubernetesValidatorOptions): 
     }
     const pod = await findPod(serviceAccount.namespace, podName, podUid);
     if (pod === null) {
-      throw denied(`pod not found: ${serviceAccount.namespace}/${podName}, which the token is bound to, does not exist`);
+      throw denied(
+        `pod not found: ${serviceAccount.namespace}/${podName}, which the token is bound to, does not exist`,
+      );
     }
     if (podUid !== undefined && pod.uid !== podUid) {
       throw denied(
@@ -351,7 +375,9 @@ export function createKubernetesValidator(options: KubernetesValidatorOptions): 
       ]);
       clearTimeout(timer);
       if (unusableReason() !== null)
-        logger.warn('kubernetes validator: caches not synced yet; it stays not ready until they are');
+        logger.warn(
+          'kubernetes validator: caches not synced yet; it stays not ready until they are',
+        );
     },
     ready: (): boolean => unusableReason() === null,
     validate,

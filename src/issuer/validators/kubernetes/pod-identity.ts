@@ -77,8 +77,7 @@ export function projectConfiguration(object: unknown): ConfigurationRecord | nul
 }
 
 export type Judgement<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 export interface ExpectedIdentity {
   readonly appId: string;
@@ -117,7 +116,10 @@ export function expectedIdentity(pod: PodRecord, caNamespace: string): Judgement
     return { ok: true, value: { appId: `dapr-${pod.controlPlane}`, controlPlane: true } };
   }
   if (pod.appId !== undefined && pod.appId.length === 0)
-    return { ok: false, reason: `${describePod(pod)} has an empty ${APP_ID_ANNOTATION} annotation` };
+    return {
+      ok: false,
+      reason: `${describePod(pod)} has an empty ${APP_ID_ANNOTATION} annotation`,
+    };
   const appId = pod.appId ?? pod.name;
   if (pod.namespace === caNamespace && CONTROL_PLANE_IDS.has(appId)) {
     return {

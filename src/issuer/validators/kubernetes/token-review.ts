@@ -122,7 +122,8 @@ export function judgeTokenReview(
   if (!serviceAccount) {
     return {
       ok: false,
-      reason: 'the token does not belong to a service account (username is not system:serviceaccount:<namespace>:<name>)',
+      reason:
+        'the token does not belong to a service account (username is not system:serviceaccount:<namespace>:<name>)',
     };
   }
   const extra = status.user?.extra;

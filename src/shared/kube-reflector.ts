@@ -43,6 +43,7 @@ export interface KubeReflectorOptions<T> {
   /** What is kept of an object; null skips it. */
   readonly project: (object: unknown) => T | null;
   readonly logger: Logger;
+  /** Reads "now" for HTTP-date Retry-After values only; durations use the monotonic clock. */
   readonly clock?: Clock;
   /** Server-side lifetime of one watch request (default 5-6 minutes, jittered). */
   readonly watchTimeoutSeconds?: number;
@@ -110,7 +111,7 @@ export class KubeReflector<T> {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#disconnectedAtMs = this.#clock.now().getTime();
+    this.#disconnectedAtMs = performance.now();
   }
 
   get name(): string {
@@ -127,10 +128,14 @@ export class KubeReflector<T> {
     return this.#connected && !this.#stopped;
   }
 
-  /** 0 while connected; else how long since the connection was lost (or since start). */
+  /**
+   * 0 while connected; else how long since the connection was lost (or since construction).
+   * Measured on the monotonic clock: it bounds real silence, and a test clock that jumps
+   * hours (to exercise rotation) must not make a healthy cache look stale.
+   */
   disconnectedForMs(): number {
     if (this.connected) return 0;
-    return Math.max(0, this.#clock.now().getTime() - this.#disconnectedAtMs);
+    return Math.max(0, performance.now() - this.#disconnectedAtMs);
   }
 
   get size(): number {
@@ -400,7 +405,7 @@ export class KubeReflector<T> {
   }
 
   #markDisconnected(): void {
-    if (this.#connected) this.#disconnectedAtMs = this.#clock.now().getTime();
+    if (this.#connected) this.#disconnectedAtMs = performance.now();
     this.#connected = false;
   }
 

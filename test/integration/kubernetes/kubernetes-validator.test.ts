@@ -604,6 +604,27 @@ describe('kubernetes validator: before its caches have synced', () => {
     }
   });
 
+  it('abandons a list the API server never answers, and retries it until one is answered', async () => {
+    const cluster = await startCluster({ listPageTimeoutMs: 200 });
+    const hang = cluster.server.hang({ path: '/api/v1/pods' });
+    try {
+      await cluster.validator.start();
+      await waitUntil(
+        () =>
+          cluster.server.requests.filter((r) => r.path === '/api/v1/pods' && !r.watch).length >= 2,
+        'the hung pod list to be retried',
+      );
+      expect(cluster.validator.ready()).toBe(false);
+      hang.release();
+      await cluster.validator.whenSynced();
+      expect(cluster.validator.ready()).toBe(true);
+    } finally {
+      hang.release();
+      await cluster.validator.close();
+      await cluster.server.close();
+    }
+  });
+
   it('never syncs, and so is never ready, without RBAC to list Configurations', async () => {
     const cluster = await startCluster();
     const noConfigs = randomToken('no-configs');

@@ -7,7 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../../../shared/clock.js';
 import { WardenError } from '../../../shared/errors.js';
-import type { KubeCallFailure } from '../../../shared/kube-client.js';
+import { requestTimeout, type KubeCallFailure } from '../../../shared/kube-client.js';
 import { isDns1123Subdomain } from '../../../shared/kube-names.js';
 import { KubeReflector, type ReflectorListPage } from '../../../shared/kube-reflector.js';
 import {
@@ -56,6 +56,8 @@ export const DEFAULT_MAX_CACHE_DISCONNECT_MS = 10_000;
 /** How long start() waits for the first sync before resolving anyway (readiness says the rest). */
 export const DEFAULT_START_SYNC_WAIT_MS = 3_000;
 const LIST_PAGE_SIZE = 500;
+/** A list page that takes longer than this is abandoned and the list retried (a hung API server). */
+export const DEFAULT_LIST_PAGE_TIMEOUT_MS = 30_000;
 
 export interface KubernetesValidatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -71,6 +73,8 @@ export interface KubernetesValidatorOptions {
   readonly lookupPolicy?: KubeRetryPolicy;
   readonly maxCacheDisconnectMs?: number;
   readonly startSyncWaitMs?: number;
+  /** One list page taking longer is abandoned and the list retried (default 30 s). */
+  readonly listPageTimeoutMs?: number;
   /** Watch request lifetime (tests shorten it); default 5-6 minutes. */
   readonly watchTimeoutSeconds?: number;
   readonly retry?: KubeRetryDependencies;
@@ -158,6 +162,7 @@ export function createKubernetesValidator(
   const lookupPolicy = options.lookupPolicy ?? DEFAULT_LOOKUP_POLICY;
   const maxDisconnectMs = options.maxCacheDisconnectMs ?? DEFAULT_MAX_CACHE_DISCONNECT_MS;
   const audiences = Object.freeze([options.audience, LEGACY_SENTRY_AUDIENCE]);
+  const listPageTimeoutMs = options.listPageTimeoutMs ?? DEFAULT_LIST_PAGE_TIMEOUT_MS;
   const retryDeps: KubeRetryDependencies = { clock, ...options.retry };
 
   const authentication = options.kubeConfig.makeApiClient(AuthenticationV1Api);
@@ -170,10 +175,13 @@ export function createKubernetesValidator(
     watchPath: '/api/v1/pods',
     listPage: async (continueToken) =>
       listPageOf(
-        await core.listPodForAllNamespaces({
-          limit: LIST_PAGE_SIZE,
-          ...(continueToken === undefined ? {} : { _continue: continueToken }),
-        }),
+        await core.listPodForAllNamespaces(
+          {
+            limit: LIST_PAGE_SIZE,
+            ...(continueToken === undefined ? {} : { _continue: continueToken }),
+          },
+          requestTimeout(listPageTimeoutMs),
+        ),
       ),
     project: projectPod,
     logger,
@@ -188,13 +196,16 @@ export function createKubernetesValidator(
     watchPath: `/apis/${DAPR_CONFIGURATION_GROUP}/${DAPR_CONFIGURATION_VERSION}/${DAPR_CONFIGURATION_PLURAL}`,
     listPage: async (continueToken) =>
       listPageOf(
-        (await custom.listCustomObjectForAllNamespaces({
-          group: DAPR_CONFIGURATION_GROUP,
-          version: DAPR_CONFIGURATION_VERSION,
-          plural: DAPR_CONFIGURATION_PLURAL,
-          limit: LIST_PAGE_SIZE,
-          ...(continueToken === undefined ? {} : { _continue: continueToken }),
-        })) as ListBody,
+        (await custom.listCustomObjectForAllNamespaces(
+          {
+            group: DAPR_CONFIGURATION_GROUP,
+            version: DAPR_CONFIGURATION_VERSION,
+            plural: DAPR_CONFIGURATION_PLURAL,
+            limit: LIST_PAGE_SIZE,
+            ...(continueToken === undefined ? {} : { _continue: continueToken }),
+          },
+          requestTimeout(listPageTimeoutMs),
+        )) as ListBody,
       ),
     project: projectConfiguration,
     logger,

@@ -11,6 +11,7 @@ import {
   type ValidatorPlan,
 } from '../issuer/validator-registry.js';
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
+import { loadKubernetesConfiguration } from '../shared/config/kubernetes-configuration.js';
 import {
   defaultDaprConfiguration,
   loadDaprConfigurationFile,
@@ -20,6 +21,7 @@ import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
 import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
 
@@ -483,25 +485,44 @@ export function buildServeSettings(
   return result.settings;
 }
 
-export interface ValidateServeOptions extends ResolveOptions {
-  /**
-   * Reads the Configuration a ref names. The default handles `embedded` and `file`; the
-   * kubernetes block supplies one that reads the Configuration resource.
-   */
-  readonly loadConfiguration?: (ref: ConfigurationRef) => Promise<DaprConfiguration>;
+/** What reading a `kubernetes` ConfigurationRef needs besides the name. */
+export interface ConfigurationLoadContext {
+  /** The CA's namespace (env NAMESPACE): the Configuration is read there. */
+  readonly namespace: string;
+  /** --kubeconfig, else KUBECONFIG; undefined means the pod's service account (in-cluster). */
+  readonly kubeconfig: string | undefined;
 }
 
-export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<DaprConfiguration> {
+export interface ValidateServeOptions extends ResolveOptions {
+  /**
+   * Reads the Configuration a ref names. The default handles every kind (kubernetes through
+   * the API the context points at); tests supply one bound to a test server.
+   */
+  readonly loadConfiguration?: (
+    ref: ConfigurationRef,
+    context: ConfigurationLoadContext,
+  ) => Promise<DaprConfiguration>;
+}
+
+export async function loadConfigurationFromRef(
+  ref: ConfigurationRef,
+  context?: ConfigurationLoadContext,
+): Promise<DaprConfiguration> {
   switch (ref.kind) {
     case 'embedded':
       return defaultDaprConfiguration();
     case 'file':
       return loadDaprConfigurationFile(ref.path);
     case 'kubernetes':
-      throw new WardenError(
-        'ERR_CONFIG_INVALID',
-        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`,
-      );
+      if (context === undefined)
+        throw new TypeError('loadConfigurationFromRef needs a context for a kubernetes ref');
+      return loadKubernetesConfiguration(ref.name, {
+        kubeConfig: loadKubeConfig({
+          inCluster: context.kubeconfig === undefined,
+          kubeconfigEnv: context.kubeconfig,
+        }),
+        namespace: context.namespace,
+      });
   }
 }
 
@@ -550,7 +571,10 @@ export async function validateServeInvocation(
   let configuration: DaprConfiguration;
   const configProblems: ConfigProblem[] = [];
   try {
-    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref);
+    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref, {
+      namespace: env.namespace,
+      kubeconfig: stringFlag(flags, 'kubeconfig') ?? env.kubeconfig,
+    });
   } catch (err) {
     configProblems.push(...problemsFromError(err, '--config'));
     configuration = defaultDaprConfiguration(); // so flag problems are still reported alongside

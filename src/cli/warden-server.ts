@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { startFileCa } from '../ca/file-ca.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
@@ -10,6 +11,7 @@ import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/valida
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { WardenError } from '../shared/errors.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { Readiness, startHealthServer } from '../shared/health-server.js';
 import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
@@ -37,6 +39,8 @@ export interface WardenServerDependencies {
   readonly clock?: Clock;
   /** How often the JWT key files are checked for changes (default 10 s; 0 leaves it to a watcher). */
   readonly jwtReloadCheckIntervalMs?: number;
+  /** Kubernetes mode: the API to use (tests pass a test server's); default from --kubeconfig/KUBECONFIG, else in-cluster. */
+  readonly kubeConfig?: KubeConfig;
 }
 
 /**
@@ -46,14 +50,22 @@ export interface WardenServerDependencies {
 export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
-  if (settings.mode !== 'standalone') {
-    throw new WardenError('ERR_CONFIG_INVALID', `--mode ${settings.mode} is not available in this build; use --mode standalone`);
-  }
+  // Kubernetes mode: --kubeconfig or KUBECONFIG when given, else the pod's service account.
+  const kubeConfig =
+    settings.mode === 'kubernetes'
+      ? (deps.kubeConfig ?? loadKubeConfig({ inCluster: settings.kubeconfig === undefined, kubeconfigEnv: settings.kubeconfig }))
+      : undefined;
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
+    if (settings.mode === 'kubernetes') {
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        '--mode kubernetes: trust material in the Secret dapr-trust-bundle is not available in this build yet; use --mode standalone',
+      );
+    }
     const ca = await startFileCa({
       credentialsDir: settings.credentials.directory,
       caFilename: path.basename(settings.credentials.caFile),
@@ -74,7 +86,14 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const validators: ValidatorRegistry = buildValidatorRegistry(
       settings.validators,
-      builtInValidatorFactories({ caNamespace: settings.namespace, audience: settings.validatorAudience, clock, logger }),
+      builtInValidatorFactories({
+        caNamespace: settings.namespace,
+        audience: settings.validatorAudience,
+        clock,
+        logger,
+        kubeConfig,
+        controlPlaneTrustDomain: settings.trustDomain,
+      }),
     );
     cleanups.push(() => validators.closeAll());
     await validators.startAll();

@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parsePemBlocks } from '../ca/pem.js';
 import {
   createSentryClient,
@@ -15,6 +14,7 @@ import type { SecretsApiTlsMaterial } from '../secrets/api/secrets-api-server.js
 import type { Clock } from '../shared/clock.js';
 import { describeError, WardenError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { readInputFile } from './read-input-file.js';
 
 /**
  * The secrets API server's own X.509-SVID, obtained from Warden's CA the way a sidecar
@@ -62,17 +62,6 @@ export interface SecretsServerSvid {
   stop(): void;
 }
 
-async function readFileText(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new WardenError(
-      'ERR_CONFIG_INVALID',
-      `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      { cause: err },
-    );
-  }
-}
 
 /** Parses a PEM file that must hold only certificates (at least one). */
 function certificatesOf(text: string, what: string): X509Certificate[] {
@@ -121,7 +110,7 @@ export async function obtainSecretsServerSvid(
   const logger = options.logger.child({ component: 'secrets-server-svid' });
   const anchorsWhat = `trust anchors file ${options.trustAnchorsFile}`;
   let fileAnchors = certificatesOf(
-    await readFileText(options.trustAnchorsFile, 'trust anchors file'),
+    await readInputFile(options.trustAnchorsFile, 'trust anchors file'),
     anchorsWhat,
   );
 
@@ -129,7 +118,7 @@ export async function obtainSecretsServerSvid(
     if (options.token.kind === 'flag') return options.token.token;
     // A token file written by a tool usually ends with a newline that is not part of the token.
     if (options.token.kind === 'file')
-      return (await readFileText(options.token.file, 'token file')).trim();
+      return (await readInputFile(options.token.file, 'token file')).trim();
     return '';
   };
 
@@ -188,7 +177,7 @@ export async function obtainSecretsServerSvid(
           // for the call, and keep the file's latest readable content for client checks.
           try {
             fileAnchors = certificatesOf(
-              await readFileText(options.trustAnchorsFile, 'trust anchors file'),
+              await readInputFile(options.trustAnchorsFile, 'trust anchors file'),
               anchorsWhat,
             );
           } catch (err) {

@@ -24,6 +24,11 @@ import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js
 import { loadKubeConfig } from '../shared/kube-client.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
 import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
+import {
+  collectRotationServeSettings,
+  ROTATION_SERVE_FLAG_SPECS,
+  type RotationServeSettings,
+} from './rotation-serve-flags.js';
 
 /** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
 export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
@@ -121,6 +126,7 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     description: 'Lifetime of a generated issuer certificate',
     default: '8760h',
   },
+  ...ROTATION_SERVE_FLAG_SPECS,
   ...JWT_FLAG_SPECS,
   validate: {
     kind: 'boolean',
@@ -176,6 +182,8 @@ export interface ServeSettings {
   readonly rootTtlMs: number;
   readonly issuerTtlMs: number;
   readonly leafProfile: LeafProfileOptions;
+  /** Root-key custody, automatic rotation policy and expiry warnings (rotation-serve-flags.ts). */
+  readonly rotation: RotationServeSettings;
   /** JWT-SVID issuance (`--jwt-*`); key files live in the credentials directory. */
   readonly jwt: JwtSettings['jwt'];
   /** The OIDC discovery server (`--oidc-*`); TLS file paths are absolute. */
@@ -321,6 +329,13 @@ export function resolveServeSettings(
       flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
   }
 
+  const rotationResult = collectRotationServeSettings(flags, configuration, {
+    ...fileNames,
+    'jwt-key-filename': stringFlag(flags, 'jwt-key-filename') ?? '',
+    'jwks-filename': stringFlag(flags, 'jwks-filename') ?? '',
+  });
+  if (!rotationResult.ok) problems.push(...rotationResult.problems);
+
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
   const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
   if (insecureValidatorActive && mode === 'kubernetes') {
@@ -415,7 +430,7 @@ export function resolveServeSettings(
     warnings.push('--kubeconfig is ignored in standalone mode');
   }
 
-  if (problems.length > 0 || jwtSettings === null)
+  if (problems.length > 0 || jwtSettings === null || !rotationResult.ok)
     return { ok: false, problems: Object.freeze(problems) };
 
   const cwd = options.cwd ?? process.cwd();
@@ -455,6 +470,7 @@ export function resolveServeSettings(
       ttlMs: configuration.mtls.workloadCertTtlMs,
       skewMs: configuration.mtls.allowedClockSkewMs,
     }),
+    rotation: rotationResult.settings,
     jwt: jwtSettings.jwt,
     oidc: Object.freeze({
       ...jwtSettings.oidc,

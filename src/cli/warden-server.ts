@@ -17,6 +17,7 @@ import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer } from '../shared/metrics-server.js';
 import type { ServeSettings } from './serve-flags.js';
+import { startTrustLifecycle, type TrustLifecycle } from './trust-lifecycle.js';
 
 /** A running CA: what `warden serve` starts, and what integration tests start in-process. */
 export interface WardenServer {
@@ -25,7 +26,9 @@ export interface WardenServer {
   readonly grpc: SentryServer;
   readonly health: HttpListener;
   readonly metrics: HttpListener | null;
-  /** JWT-SVID keys and minter (--jwt-enabled); `jwt.reload()` is the hook for a file watcher. */
+  /** Hot reload, automatic rotation (root, issuer, JWT key) and trust metrics. */
+  readonly trust: TrustLifecycle;
+  /** JWT-SVID keys and minter (--jwt-enabled); the credentials watcher reloads them. */
   readonly jwt: JwtIssuance | null;
   /** The OIDC discovery server (--oidc-enabled). */
   readonly oidc: OidcService | null;
@@ -37,10 +40,12 @@ export interface WardenServer {
 export interface WardenServerDependencies {
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** How often the JWT key files are checked for changes (default 10 s; 0 leaves it to a watcher). */
-  readonly jwtReloadCheckIntervalMs?: number;
   /** Kubernetes mode: the API to use (tests pass a test server's); default from --kubeconfig/KUBECONFIG, else in-cluster. */
   readonly kubeConfig?: KubeConfig;
+  /** Credentials watcher timings (default 300 ms debounce, 3 s stat fallback). */
+  readonly credentialsWatch?: { readonly debounceMs?: number; readonly pollIntervalMs?: number };
+  /** How often the rotation driver looks (default 30 s). */
+  readonly rotationCheckIntervalMs?: number;
 }
 
 /**
@@ -71,6 +76,10 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       caFilename: path.basename(settings.credentials.caFile),
       issuerCertificateFilename: path.basename(settings.credentials.certificateFile),
       issuerKeyFilename: path.basename(settings.credentials.keyFile),
+      rootKeyFilename: settings.rotation.rootKeyFilename,
+      keepRootKey: settings.rotation.keepRootKey,
+      // The trust monitor owns the expiry warning (with its metric, once a day per certificate).
+      expiryWarningDays: 0,
       trustDomain: settings.trustDomain,
       keyAlgorithm: settings.keyAlgorithm,
       rootTtlMs: settings.rootTtlMs,
@@ -110,10 +119,8 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
           skewMs: settings.leafProfile.skewMs,
           clock,
           logger,
-          reloadCheckIntervalMs: deps.jwtReloadCheckIntervalMs,
         })
       : null;
-    if (jwt) cleanups.push(async () => jwt.close());
 
     const metrics = createSentryMetrics();
     const grpc = await createSentryServer({
@@ -150,6 +157,18 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
         : null;
     if (oidc) cleanups.push(() => oidc.close());
 
+    const trust = startTrustLifecycle({
+      settings,
+      ca,
+      jwt,
+      registry: metrics.registry,
+      clock,
+      logger,
+      watch: deps.credentialsWatch,
+      rotationCheckIntervalMs: deps.rotationCheckIntervalMs,
+    });
+    cleanups.push(() => trust.close());
+
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
     registerIssuerReadiness(readiness, grpc, validators);
@@ -165,6 +184,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     return {
       settings,
       ca,
+      trust,
       grpc,
       health,
       metrics: metricsListener,
@@ -173,9 +193,9 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       readiness,
       close(graceMs = 10_000) {
         closing ??= (async () => {
+          await trust.close();
           await grpc.close(graceMs);
           await oidc?.close();
-          jwt?.close();
           await validators.closeAll();
           await signer.close();
           await health.close();

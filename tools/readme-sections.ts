@@ -1,6 +1,7 @@
 // The README's reference tables are generated from the code they describe, so they cannot
 // drift: `npm run docs` rewrites them, and test/unit/docs checks they are current.
 import { Registry } from 'prom-client';
+import { createTrustMetrics } from '../src/ca/trust-metrics.js';
 import { SERVE_FLAGS } from '../src/cli/serve-flags.js';
 import { GRPC_STATUS_BY_CODE } from '../src/issuer/grpc/status-map.js';
 import { createKubernetesTrustMetrics } from '../src/ca/kubernetes/kubernetes-trust-metrics.js';
@@ -62,9 +63,11 @@ export function errorCodesTable(): string {
 
 export async function metricsTable(): Promise<string> {
   const registry = new Registry();
+  // As `warden serve` registers them: one registry, the Dapr issuer metrics owned by the edge.
   createSentryMetrics(registry);
+  createTrustMetrics(registry, { daprIssuerMetrics: false });
   createSecretsMetrics(registry);
-  // Last: it reuses warden_trust_reload_failures_total when the CA's trust metrics are listed.
+  // Kubernetes mode adds the anchors distribution and leader metrics on the same registry.
   createKubernetesTrustMetrics(registry);
   const metrics = await registry.getMetricsAsJSON();
   const rows = metrics.map((m) => {

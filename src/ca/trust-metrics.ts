@@ -10,7 +10,7 @@ import type { TrustBundle } from './trust-bundle.js';
 export interface TrustMetrics {
   /** warden_trust_reload_failures_total: a reload refused new material. */
   reloadFailed(): void;
-  /** dapr_sentry_issuercert_changed_total: the signing issuer changed (reload or rotation). */
+  /** dapr_sentry_issuercert_changed_total (unless its owner is elsewhere): the signing issuer changed. */
   issuerChanged(): void;
   /**
    * Sets dapr_sentry_issuercert_expiry_timestamp and warden_root_expiry_timestamp_seconds
@@ -29,23 +29,41 @@ export const TRUST_METRIC_NAMES = Object.freeze({
   expiringSoon: 'warden_trust_certificates_expiring_soon',
 });
 
-export function createTrustMetrics(registry: Registry): TrustMetrics {
+export interface TrustMetricsOptions {
+  /**
+   * Whether these metrics include Dapr's dapr_sentry_issuercert_changed_total and
+   * dapr_sentry_issuercert_expiry_timestamp (default true). `warden serve` passes false: its
+   * gRPC edge (createSentryServer) already owns those two on the same registry, and a
+   * registry takes each name once.
+   */
+  readonly daprIssuerMetrics?: boolean;
+}
+
+export function createTrustMetrics(
+  registry: Registry,
+  options: TrustMetricsOptions = {},
+): TrustMetrics {
   const registers = [registry];
+  const daprIssuerMetrics = options.daprIssuerMetrics ?? true;
   const reloadFailures = new Counter({
     name: TRUST_METRIC_NAMES.reloadFailures,
     help: 'Reloads of the trust material that were refused (missing, half-written, corrupt or mismatched files); the old material kept serving',
     registers,
   });
-  const issuerChanged = new Counter({
-    name: TRUST_METRIC_NAMES.issuerChanged,
-    help: 'Times the issuer certificate changed (reload, renewal or rotation)',
-    registers,
-  });
-  const issuerExpiry = new Gauge({
-    name: TRUST_METRIC_NAMES.issuerExpiry,
-    help: 'The issuer certificate expiry, in seconds since the Unix epoch',
-    registers,
-  });
+  const issuerChanged = daprIssuerMetrics
+    ? new Counter({
+        name: TRUST_METRIC_NAMES.issuerChanged,
+        help: 'Times the issuer certificate changed (reload, renewal or rotation)',
+        registers,
+      })
+    : null;
+  const issuerExpiry = daprIssuerMetrics
+    ? new Gauge({
+        name: TRUST_METRIC_NAMES.issuerExpiry,
+        help: 'The issuer certificate expiry, in seconds since the Unix epoch',
+        registers,
+      })
+    : null;
   const rootExpiry = new Gauge({
     name: TRUST_METRIC_NAMES.rootExpiry,
     help: 'Expiry of each published trust anchor (root), in seconds since the Unix epoch',
@@ -61,10 +79,11 @@ export function createTrustMetrics(registry: Registry): TrustMetrics {
   const seconds = (ms: number): number => Math.floor(ms / 1000);
   return {
     reloadFailed: () => reloadFailures.inc(),
-    issuerChanged: () => issuerChanged.inc(),
+    issuerChanged: () => issuerChanged?.inc(),
     observeBundle(bundle) {
       const issuer = bundle.issuerChain[0];
-      if (issuer) issuerExpiry.set(seconds(certificateValidity(issuer).notAfter.getTime()));
+      if (issuer && issuerExpiry)
+        issuerExpiry.set(seconds(certificateValidity(issuer).notAfter.getTime()));
       // A retired root must disappear from the metric, not linger with its old value.
       rootExpiry.reset();
       for (const anchor of bundle.anchors) {

@@ -35,8 +35,6 @@ export interface KubernetesSettings {
   readonly anchorsNamespaceSelector: string | undefined;
   /** POD_NAME: this replica's identity in leader election (host name and pid when unset). */
   readonly podName: string | undefined;
-  /** Running in a pod: the service account's credentials reach the API server. */
-  readonly inCluster: boolean;
 }
 
 export function collectKubernetesSettings(
@@ -86,7 +84,6 @@ export function collectKubernetesSettings(
       anchorsNamespaceSelector:
         selector === undefined || selector.trim() === '' ? undefined : selector,
       podName: env.podName,
-      inCluster: env.inCluster,
     }),
     problems,
   };

@@ -1,16 +1,18 @@
 import { hostname } from 'node:os';
-import path, { delimiter } from 'node:path';
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { startKubernetesCa, type KubernetesCa } from '../ca/kubernetes/kubernetes-ca.js';
 import type { Clock } from '../shared/clock.js';
-import { loadKubeConfig } from '../shared/kube-client.js';
 import type { Logger } from '../shared/logger.js';
 import type { ServeSettings } from './serve-flags.js';
 
 export interface KubernetesModeDependencies {
+  /** The API server (--kubeconfig, KUBECONFIG, else the pod's service account). */
+  readonly kubeConfig: KubeConfig;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** The metrics server's registry: distribution, leader and reload-failure metrics go there. */
+  /** The metrics server's registry: the distribution and leader metrics go there. */
   readonly registry: Registry;
 }
 
@@ -21,20 +23,13 @@ export function leaderIdentity(podName: string | undefined): string {
 
 /**
  * `warden serve --mode kubernetes`: the CA on the trust Secret, with its watch, leader
- * election and the anchors distributor, from ServeSettings. The kubeconfig is --kubeconfig
- * (or env KUBECONFIG), else the pod's service account.
+ * election and the anchors distributor, from ServeSettings. Expiry warnings, reload-failure
+ * metrics and automatic rotation are the trust lifecycle's, as in standalone mode.
  */
 export function startKubernetesModeCa(
   settings: ServeSettings,
   deps: KubernetesModeDependencies,
 ): Promise<KubernetesCa> {
-  // settings.kubeconfig is --kubeconfig, else env KUBECONFIG, which may list several files.
-  const several = settings.kubeconfig?.includes(delimiter) ?? false;
-  const kubeConfig = loadKubeConfig({
-    kubeconfigPath: several ? undefined : settings.kubeconfig,
-    kubeconfigEnv: several ? settings.kubeconfig : undefined,
-    inCluster: settings.kubernetes.inCluster,
-  });
   const identity = leaderIdentity(settings.kubernetes.podName);
   deps.logger.info(
     {
@@ -43,12 +38,12 @@ export function startKubernetesModeCa(
       anchorsConfigMap: settings.kubernetes.anchorsConfigMapName,
       anchorsNamespaceSelector: settings.kubernetes.anchorsNamespaceSelector ?? '(all)',
       identity,
-      server: kubeConfig.getCurrentCluster()?.server,
+      server: deps.kubeConfig.getCurrentCluster()?.server,
     },
     'kubernetes mode: trust material in the cluster',
   );
   return startKubernetesCa({
-    kubeConfig,
+    kubeConfig: deps.kubeConfig,
     namespace: settings.namespace,
     trustBundleName: settings.kubernetes.trustBundleName,
     names: {
@@ -56,6 +51,10 @@ export function startKubernetesModeCa(
       issuerChain: path.basename(settings.credentials.certificateFile),
       issuerKey: path.basename(settings.credentials.keyFile),
     },
+    rootKeyName: settings.rotation.rootKeyFilename,
+    keepRootKey: settings.rotation.keepRootKey,
+    // The trust monitor owns the expiry warning (with its metric), as in standalone mode.
+    expiryWarningDays: 0,
     anchorsConfigMapName: settings.kubernetes.anchorsConfigMapName,
     anchorsNamespaceSelector: settings.kubernetes.anchorsNamespaceSelector,
     identity,

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { sentrySpiffeId } from '../issuer/grpc/serving-certificate.js';
 import {
@@ -14,6 +14,7 @@ import { isWardenError, WardenError } from '../shared/errors.js';
 import { formatFlagHelp, parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
 import { wantsHelp } from './trust-material-flags.js';
+import { readInputFile } from './read-input-file.js';
 
 const FLAGS: FlagSpecs = {
   'sentry-address': {
@@ -164,19 +165,11 @@ function settingsFrom(flags: ParsedFlags): RequestSettings {
   };
 }
 
-async function readInput(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new WardenError(
-      'ERR_CONFIG_INVALID',
-      `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      { cause: err },
-    );
-  }
-}
 
-/** Writes the three files; the key first, each atomically, so no reader sees half a file. */
+/**
+ * Writes the three files, each atomically (no reader sees half a file), cert.pem last: a
+ * process that reloads when cert.pem changes then finds the matching key and anchors.
+ */
 async function writeSvid(
   outDir: string,
   svid: WorkloadSvid,
@@ -188,9 +181,9 @@ async function writeSvid(
     privateKey: path.join(outDir, REQUEST_OUTPUT_FILES.privateKey),
     trustAnchors: path.join(outDir, REQUEST_OUTPUT_FILES.trustAnchors),
   };
+  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   await writeFileAtomic(files.privateKey, svid.privateKeyPem, 0o600);
   await writeFileAtomic(files.certificate, svid.certificateChainPem, 0o644);
-  await writeFileAtomic(files.trustAnchors, svid.trustAnchorsPem, 0o644);
   return files;
 }
 
@@ -208,12 +201,12 @@ export const requestCommand: CliCommand = {
       return 0;
     }
     const settings = settingsFrom(parseFlags(argv, FLAGS));
-    const trustAnchorsPem = await readInput(settings.anchorsFile, 'trust anchors file');
+    const trustAnchorsPem = await readInputFile(settings.anchorsFile, 'trust anchors file');
     let token = '';
     if (settings.tokenSource.kind === 'flag') token = settings.tokenSource.token;
     // A token file written by a tool usually ends with a newline that is not part of the token.
     if (settings.tokenSource.kind === 'file')
-      token = (await readInput(settings.tokenSource.file, 'token file')).trim();
+      token = (await readInputFile(settings.tokenSource.file, 'token file')).trim();
 
     const client = createSentryClient({
       address: settings.address,
@@ -232,9 +225,13 @@ export const requestCommand: CliCommand = {
       });
     } catch (err) {
       if (!isWardenError(err)) throw err;
-      // ERR_SENTRY_REQUEST_FAILED messages start with the gRPC status name already.
+      // Every failure of the call itself starts with its gRPC status name; a call refused by
+      // the CA already carries it in the message (`PERMISSION_DENIED: ERR_IDENTITY_DENIED: ...`).
+      const grpcStatus = err.details['grpcStatus'];
       const detail =
-        err.code === 'ERR_SENTRY_REQUEST_FAILED' ? err.message : `${err.code}: ${err.message}`;
+        err.code === 'ERR_SENTRY_REQUEST_FAILED'
+          ? err.message
+          : `${typeof grpcStatus === 'string' ? `${grpcStatus}: ` : ''}${err.code}: ${err.message}`;
       io.stderr.write(`warden request: ${detail}\n`);
       return 1;
     }

@@ -1,4 +1,4 @@
-import { activateRotation } from '../ca/rotation/rotation-steps.js';
+import { activateCredentials } from '../ca/rotation/credential-rotation.js';
 import { FORCE_FLAG, rotationStepCommand } from './rotation-flags.js';
 
 /** `warden rotate activate`: the prepared issuer signs from now on. */
@@ -7,7 +7,8 @@ export const rotateActivateCommand = rotationStepCommand({
   summary: 'Switch signing to the prepared next issuer',
   details:
     'Afterwards the issuer files hold the new issuer. Refused until the next root has been published for the\n' +
-    'propagation window (workloadCertTTL + allowedClockSkew unless configured), unless --force.',
+    'propagation window (workloadCertTTL + allowedClockSkew unless configured), unless --force.\n' +
+    'With JWT key files in the directory, the next JWT key signs from now on too (the old one stays published).',
   flags: FORCE_FLAG,
-  run: (context, flags) => activateRotation(context, { force: flags.values.force === true }),
+  run: (context, flags) => activateCredentials(context, { force: flags.values.force === true }),
 });

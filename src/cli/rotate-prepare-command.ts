@@ -1,7 +1,8 @@
 import { createFileTrustStore } from '../ca/file-trust-store.js';
 import { isKeyAlgorithm, KEY_ALGORITHMS } from '../ca/key-algorithm.js';
 import type { NextCredentials } from '../ca/rotation/rotation-plan.js';
-import { prepareRotation, type MintingOptions } from '../ca/rotation/rotation-steps.js';
+import { prepareCredentials } from '../ca/rotation/credential-rotation.js';
+import type { MintingOptions } from '../ca/rotation/rotation-steps.js';
 import { parseDuration } from '../shared/duration.js';
 import { WardenError } from '../shared/errors.js';
 import type { ParsedFlags } from '../shared/flags.js';
@@ -15,6 +16,7 @@ export const rotatePrepareCommand = rotationStepCommand({
   details:
     'Signing continues with the current issuer. With --from-dir, the next ca.crt (one root), issuer.crt and\n' +
     'issuer.key (and optionally the root key) are imported from an operator instead of generated.\n' +
+    'With JWT key files (jwt.key, jwks.json) in the directory, a next JWT key is published in jwks.json too.\n' +
     'Running it again once prepared changes nothing.',
   flags: {
     'from-dir': {
@@ -42,9 +44,9 @@ export const rotatePrepareCommand = rotationStepCommand({
   async run(context, flags) {
     const fromDir = flags.values['from-dir'];
     if (typeof fromDir === 'string') {
-      return prepareRotation(context, { from: await importNext(fromDir, flags) });
+      return prepareCredentials(context, { from: await importNext(fromDir, flags) });
     }
-    return prepareRotation({ ...context, minting: mintingFromFlags(flags) });
+    return prepareCredentials({ ...context, minting: mintingFromFlags(flags) });
   },
 });
 

@@ -1,4 +1,4 @@
-import { retireRotation } from '../ca/rotation/rotation-steps.js';
+import { retireCredentials } from '../ca/rotation/credential-rotation.js';
 import { FORCE_FLAG, rotationStepCommand } from './rotation-flags.js';
 
 /** `warden rotate retire`: drop the old root from the anchors. */
@@ -7,7 +7,8 @@ export const rotateRetireCommand = rotationStepCommand({
   summary: 'Drop the old root from the trust anchors',
   details:
     'Refused until every certificate signed under the old root has expired (activation + workloadCertTTL +\n' +
-    'allowedClockSkew: nothing is signed by the old issuer after activation), unless --force.',
+    'allowedClockSkew: nothing is signed by the old issuer after activation), unless --force.\n' +
+    'With JWT key files in the directory, the previous JWT key leaves jwks.json too.',
   flags: FORCE_FLAG,
-  run: (context, flags) => retireRotation(context, { force: flags.values.force === true }),
+  run: (context, flags) => retireCredentials(context, { force: flags.values.force === true }),
 });

@@ -1,9 +1,11 @@
+import { readJwtKeyStatus } from '../ca/rotation/credential-rotation.js';
 import { readRotationView } from '../ca/rotation/rotation-steps.js';
 import { buildRotationStatus } from '../ca/rotation/rotation-status.js';
 import { systemClock } from '../shared/clock.js';
 import { formatFlagHelp, parseFlags } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
 import {
+  formatJwtKeyStatus,
   formatRotationStatus,
   outputFlag,
   ROTATE_EXIT,
@@ -15,7 +17,7 @@ import { wantsHelp } from './trust-material-flags.js';
 /** `warden rotate status`: the phase, the roots, and when each next step is allowed. */
 export const rotateStatusCommand: CliCommand = {
   name: 'rotate status',
-  summary: 'Show the rotation phase, the roots, and when each next step is allowed',
+  summary: 'Show the rotation phase, the roots, the JWT key, and when each next step is allowed',
   async run(argv, io) {
     if (wantsHelp(argv)) {
       io.stdout.write(
@@ -35,8 +37,11 @@ export const rotateStatusCommand: CliCommand = {
       context.policy,
       systemClock.now(),
     );
+    const jwt = await readJwtKeyStatus(context);
     io.stdout.write(
-      output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatRotationStatus(report),
+      output === 'json'
+        ? `${JSON.stringify({ ...report, jwt }, null, 2)}\n`
+        : formatRotationStatus(report) + (jwt ? formatJwtKeyStatus(jwt) : ''),
     );
     return ROTATE_EXIT.ok;
   },

@@ -1,12 +1,32 @@
-import { readRotationPolicyFile } from '../ca/mtls-config.js';
-import { DEFAULT_ROTATION_POLICY, type RotationPolicy } from '../ca/rotation/rotation-policy.js';
-import type { RotationContext, StepResult } from '../ca/rotation/rotation-steps.js';
+import path from 'node:path';
+import { existingJwtKeyFileStore } from '../ca/jwt/jwt-key-file-store.js';
+import {
+  jwtKeyStatus,
+  jwtRotationTimings,
+  type CredentialRotationContext,
+  type CredentialStepResult,
+  type JwtKeyStatus,
+} from '../ca/rotation/credential-rotation.js';
+import { rotationPolicyFromMtls, type RotationPolicy } from '../ca/rotation/rotation-policy.js';
+import {
+  defaultDaprConfiguration,
+  loadDaprConfigurationFile,
+} from '../shared/config/dapr-configuration.js';
+import { silentLogger } from '../shared/logger.js';
+import { JWT_FLAG_SPECS } from './jwt-flags.js';
 import { buildRotationStatus, type RotationStatusReport } from '../ca/rotation/rotation-status.js';
+import type { StepResult } from '../ca/rotation/rotation-steps.js';
 import { inspectRotation } from '../ca/rotation/rotation-view.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { parseDuration } from '../shared/duration.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
-import { formatFlagHelp, parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
+import {
+  formatFlagHelp,
+  parseFlags,
+  type FlagSpec,
+  type FlagSpecs,
+  type ParsedFlags,
+} from '../shared/flags.js';
 import type { CliCommand } from './command.js';
 import {
   fileTrustStoreFromFlags,
@@ -31,6 +51,9 @@ export const ROTATION_FLAGS: FlagSpecs = {
     description:
       'How long the next root is published before activation (default workloadCertTTL + allowedClockSkew)',
   },
+  // The JWT key rotates with the root when these files exist in the credentials directory.
+  'jwt-key-filename': JWT_FLAG_SPECS['jwt-key-filename'] as FlagSpec,
+  'jwks-filename': JWT_FLAG_SPECS['jwks-filename'] as FlagSpec,
   output: { kind: 'string', description: 'Output format: text | json', default: 'text' },
 };
 
@@ -42,29 +65,49 @@ export const FORCE_FLAG: FlagSpecs = {
   },
 };
 
-/** The policy from --config (or Dapr's defaults), with --propagation-window applied. */
+/**
+ * The policy from --config (read with the same Configuration schema as `warden serve`; Dapr's
+ * defaults without it), with --propagation-window applied.
+ */
 export async function rotationPolicyFromFlags(flags: ParsedFlags): Promise<RotationPolicy> {
   const config = flags.values.config;
-  let policy =
+  const configuration =
     typeof config === 'string' && config.length > 0
-      ? await readRotationPolicyFile(config)
-      : DEFAULT_ROTATION_POLICY;
+      ? await loadDaprConfigurationFile(config)
+      : defaultDaprConfiguration();
   const window = flags.values['propagation-window'];
-  if (typeof window === 'string') {
-    policy = { ...policy, propagationWindowMs: parseDuration(window, 'flag -propagation-window') };
-  }
-  return policy;
+  return rotationPolicyFromMtls(configuration.mtls, {
+    propagationWindowMs:
+      typeof window === 'string' ? parseDuration(window, 'flag -propagation-window') : undefined,
+  });
 }
 
+/** The trust files, the policy and, when its files exist, the JWT key. */
 export async function rotationContextFromFlags(
   flags: ParsedFlags,
   clock: Clock = systemClock,
-): Promise<RotationContext> {
-  return {
-    store: fileTrustStoreFromFlags(flags),
-    policy: await rotationPolicyFromFlags(flags),
+): Promise<CredentialRotationContext> {
+  const store = fileTrustStoreFromFlags(flags);
+  const policy = await rotationPolicyFromFlags(flags);
+  const jwtStore = await existingJwtKeyFileStore({
+    dir: store.directory,
+    keyFilename: jwtFileName(flags, 'jwt-key-filename'),
+    jwksFilename: jwtFileName(flags, 'jwks-filename'),
+    maxTokenLifetimeMs: jwtRotationTimings(policy).maxTokenLifetimeMs,
     clock,
-  };
+    logger: silentLogger,
+  });
+  return { store, policy, clock, jwt: jwtStore ? { store: jwtStore } : null };
+}
+
+function jwtFileName(flags: ParsedFlags, name: 'jwt-key-filename' | 'jwks-filename'): string {
+  const value = stringFlag(flags, name);
+  if (value.length === 0 || value !== path.basename(value) || value === '.' || value === '..')
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `flag -${name}: "${value}" must be a plain file name`,
+    );
+  return value;
 }
 
 export function outputFlag(flags: ParsedFlags): 'text' | 'json' {
@@ -87,7 +130,10 @@ export function rotationStepCommand(spec: {
   readonly summary: string;
   readonly details: string;
   readonly flags: FlagSpecs;
-  readonly run: (context: RotationContext, flags: ParsedFlags) => Promise<StepResult>;
+  readonly run: (
+    context: CredentialRotationContext,
+    flags: ParsedFlags,
+  ) => Promise<CredentialStepResult>;
 }): CliCommand {
   const flagSpecs: FlagSpecs = { ...ROTATION_FLAGS, ...spec.flags };
   const command: CliCommand = {
@@ -108,7 +154,7 @@ export function rotationStepCommand(spec: {
       }
       const output = outputFlag(flags);
       const context = await rotationContextFromFlags(flags);
-      let result: StepResult;
+      let result: CredentialStepResult;
       try {
         result = await spec.run(context, flags);
       } catch (err) {
@@ -122,14 +168,25 @@ export function rotationStepCommand(spec: {
         }
         return ROTATE_EXIT.refused;
       }
-      const report = statusAfter(context, result);
+      const report = statusAfter(context, result.root);
+      const jwt = result.jwt
+        ? {
+            changed: result.jwt.changed,
+            message: result.jwt.message,
+            status: jwtKeyStatus(result.jwt.state, context.policy),
+          }
+        : null;
       if (output === 'json') {
         io.stdout.write(
-          `${JSON.stringify({ step: result.step, changed: result.changed, message: result.message, status: report }, null, 2)}\n`,
+          `${JSON.stringify({ step: result.step, changed: result.changed, message: result.root.message, status: report, jwt }, null, 2)}\n`,
         );
       } else {
+        const line = (changed: boolean, message: string): string =>
+          `${changed ? '' : 'Nothing to do: '}${message}\n`;
         io.stdout.write(
-          `${result.changed ? '' : 'Nothing to do: '}${result.message}\n${formatNextSteps(report)}`,
+          line(result.root.changed, result.root.message) +
+            (jwt ? line(jwt.changed, `JWT key: ${jwt.message}`) : '') +
+            formatNextSteps(report),
         );
       }
       return ROTATE_EXIT.ok;
@@ -138,7 +195,7 @@ export function rotationStepCommand(spec: {
   return command;
 }
 
-function statusAfter(context: RotationContext, result: StepResult): RotationStatusReport {
+function statusAfter(context: CredentialRotationContext, result: StepResult): RotationStatusReport {
   const clock = context.clock ?? systemClock;
   const view = inspectRotation(result.stored, {
     clock,
@@ -158,6 +215,24 @@ export function formatNextSteps(report: RotationStatusReport): string {
       return `Next: ${s.step} (${when}${auto})\n`;
     })
     .join('');
+}
+
+/** The JWT key section of `warden rotate status`, as text. */
+export function formatJwtKeyStatus(status: JwtKeyStatus): string {
+  const lines = [`JWT key: ${status.current.kid} (${status.current.alg}) signs`];
+  if (status.next) {
+    lines.push(
+      `  next key: ${status.next.kid} (${status.next.alg}) published since ${status.next.preparedAt}, may sign from ${status.next.activationAllowedAt}`,
+    );
+  }
+  if (status.previous) {
+    lines.push(
+      `  previous key: ${status.previous.kid} (${status.previous.alg}) published until its tokens expire, retirable from ${status.previous.retireAfter}`,
+    );
+  }
+  if (status.otherPublishedKeys > 0)
+    lines.push(`  other published keys (not managed by Warden): ${status.otherPublishedKeys}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** `warden rotate status` and the rotation section of `warden status`, as text. */

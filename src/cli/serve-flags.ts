@@ -11,6 +11,7 @@ import {
   type ValidatorPlan,
 } from '../issuer/validator-registry.js';
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
+import { loadKubernetesConfiguration } from '../shared/config/kubernetes-configuration.js';
 import {
   defaultDaprConfiguration,
   loadDaprConfigurationFile,
@@ -20,6 +21,7 @@ import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
 import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
 import {
@@ -27,6 +29,11 @@ import {
   KUBERNETES_FLAG_SPECS,
   type KubernetesSettings,
 } from './kubernetes-flags.js';
+import {
+  collectRotationServeSettings,
+  ROTATION_SERVE_FLAG_SPECS,
+  type RotationServeSettings,
+} from './rotation-serve-flags.js';
 
 /** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
 export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
@@ -124,6 +131,7 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     description: 'Lifetime of a generated issuer certificate',
     default: '8760h',
   },
+  ...ROTATION_SERVE_FLAG_SPECS,
   ...JWT_FLAG_SPECS,
   ...KUBERNETES_FLAG_SPECS,
   validate: {
@@ -182,6 +190,8 @@ export interface ServeSettings {
   readonly rootTtlMs: number;
   readonly issuerTtlMs: number;
   readonly leafProfile: LeafProfileOptions;
+  /** Root-key custody, automatic rotation policy and expiry warnings (rotation-serve-flags.ts). */
+  readonly rotation: RotationServeSettings;
   /** JWT-SVID issuance (`--jwt-*`); key files live in the credentials directory. */
   readonly jwt: JwtSettings['jwt'];
   /** The OIDC discovery server (`--oidc-*`); TLS file paths are absolute. */
@@ -327,6 +337,13 @@ export function resolveServeSettings(
       flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
   }
 
+  const rotationResult = collectRotationServeSettings(flags, configuration, {
+    ...fileNames,
+    'jwt-key-filename': stringFlag(flags, 'jwt-key-filename') ?? '',
+    'jwks-filename': stringFlag(flags, 'jwks-filename') ?? '',
+  });
+  if (!rotationResult.ok) problems.push(...rotationResult.problems);
+
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
   const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
   if (insecureValidatorActive && mode === 'kubernetes') {
@@ -423,7 +440,7 @@ export function resolveServeSettings(
   const kubernetesResult = collectKubernetesSettings(flags, env, mode);
   problems.push(...kubernetesResult.problems);
 
-  if (problems.length > 0 || jwtSettings === null)
+  if (problems.length > 0 || jwtSettings === null || !rotationResult.ok)
     return { ok: false, problems: Object.freeze(problems) };
 
   const cwd = options.cwd ?? process.cwd();
@@ -464,6 +481,7 @@ export function resolveServeSettings(
       ttlMs: configuration.mtls.workloadCertTtlMs,
       skewMs: configuration.mtls.allowedClockSkewMs,
     }),
+    rotation: rotationResult.settings,
     jwt: jwtSettings.jwt,
     oidc: Object.freeze({
       ...jwtSettings.oidc,
@@ -494,27 +512,44 @@ export function buildServeSettings(
   return result.settings;
 }
 
-export interface ValidateServeOptions extends ResolveOptions {
-  /**
-   * Reads the Configuration a ref names. The default handles `embedded` and `file`; the
-   * kubernetes block supplies one that reads the Configuration resource.
-   */
-  readonly loadConfiguration?: (ref: ConfigurationRef) => Promise<DaprConfiguration>;
+/** What reading a `kubernetes` ConfigurationRef needs besides the name. */
+export interface ConfigurationLoadContext {
+  /** The CA's namespace (env NAMESPACE): the Configuration is read there. */
+  readonly namespace: string;
+  /** --kubeconfig, else KUBECONFIG; undefined means the pod's service account (in-cluster). */
+  readonly kubeconfig: string | undefined;
 }
 
-export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<DaprConfiguration> {
+export interface ValidateServeOptions extends ResolveOptions {
+  /**
+   * Reads the Configuration a ref names. The default handles every kind (kubernetes through
+   * the API the context points at); tests supply one bound to a test server.
+   */
+  readonly loadConfiguration?: (
+    ref: ConfigurationRef,
+    context: ConfigurationLoadContext,
+  ) => Promise<DaprConfiguration>;
+}
+
+export async function loadConfigurationFromRef(
+  ref: ConfigurationRef,
+  context?: ConfigurationLoadContext,
+): Promise<DaprConfiguration> {
   switch (ref.kind) {
     case 'embedded':
       return defaultDaprConfiguration();
     case 'file':
       return loadDaprConfigurationFile(ref.path);
     case 'kubernetes':
-      // Until the cluster loader is wired in, a --config that names a file is read as one.
-      if (/[/\\]|\.(ya?ml|json)$/i.test(ref.name)) return loadDaprConfigurationFile(ref.name);
-      throw new WardenError(
-        'ERR_CONFIG_INVALID',
-        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader (not in this build yet: pass --config <file> in kubernetes mode)`,
-      );
+      if (context === undefined)
+        throw new TypeError('loadConfigurationFromRef needs a context for a kubernetes ref');
+      return loadKubernetesConfiguration(ref.name, {
+        kubeConfig: loadKubeConfig({
+          inCluster: context.kubeconfig === undefined,
+          kubeconfigEnv: context.kubeconfig,
+        }),
+        namespace: context.namespace,
+      });
   }
 }
 
@@ -563,7 +598,10 @@ export async function validateServeInvocation(
   let configuration: DaprConfiguration;
   const configProblems: ConfigProblem[] = [];
   try {
-    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref);
+    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref, {
+      namespace: env.namespace,
+      kubeconfig: stringFlag(flags, 'kubeconfig') ?? env.kubeconfig,
+    });
   } catch (err) {
     configProblems.push(...problemsFromError(err, '--config'));
     configuration = defaultDaprConfiguration(); // so flag problems are still reported alongside

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { startFileCa } from '../ca/file-ca.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
@@ -9,12 +10,14 @@ import { createSigningPool, type SigningPool } from '../issuer/signing/signing-p
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { Readiness, startHealthServer } from '../shared/health-server.js';
 import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer } from '../shared/metrics-server.js';
 import { startKubernetesModeCa } from './kubernetes-mode.js';
 import type { ServeSettings } from './serve-flags.js';
+import { startTrustLifecycle, type TrustLifecycle } from './trust-lifecycle.js';
 
 /** A running CA: what `warden serve` starts, and what integration tests start in-process. */
 export interface WardenServer {
@@ -23,7 +26,9 @@ export interface WardenServer {
   readonly grpc: SentryServer;
   readonly health: HttpListener;
   readonly metrics: HttpListener | null;
-  /** JWT-SVID keys and minter (--jwt-enabled); `jwt.reload()` is the hook for a file watcher. */
+  /** Hot reload, automatic rotation (root, issuer, JWT key) and trust metrics. */
+  readonly trust: TrustLifecycle;
+  /** JWT-SVID keys and minter (--jwt-enabled); the credentials watcher reloads them. */
   readonly jwt: JwtIssuance | null;
   /** The OIDC discovery server (--oidc-enabled). */
   readonly oidc: OidcService | null;
@@ -35,8 +40,12 @@ export interface WardenServer {
 export interface WardenServerDependencies {
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** How often the JWT key files are checked for changes (default 10 s; 0 leaves it to a watcher). */
-  readonly jwtReloadCheckIntervalMs?: number;
+  /** Kubernetes mode: the API to use (tests pass a test server's); default from --kubeconfig/KUBECONFIG, else in-cluster. */
+  readonly kubeConfig?: KubeConfig;
+  /** Credentials watcher timings (default 300 ms debounce, 3 s stat fallback). */
+  readonly credentialsWatch?: { readonly debounceMs?: number; readonly pollIntervalMs?: number };
+  /** How often the rotation driver looks (default 30 s). */
+  readonly rotationCheckIntervalMs?: number;
 }
 
 /**
@@ -46,19 +55,29 @@ export interface WardenServerDependencies {
 export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
+  // Kubernetes mode: --kubeconfig or KUBECONFIG when given, else the pod's service account.
+  const kubeConfig =
+    settings.mode === 'kubernetes'
+      ? (deps.kubeConfig ?? loadKubeConfig({ inCluster: settings.kubeconfig === undefined, kubeconfigEnv: settings.kubeconfig }))
+      : undefined;
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
     const metrics = createSentryMetrics();
-    const ca: TrustMaterialCa = settings.mode === 'kubernetes'
-      ? await startKubernetesModeCa(settings, { clock, logger, registry: metrics.registry })
-      : await startFileCa({
+    const ca =
+      kubeConfig !== undefined
+        ? await startKubernetesModeCa(settings, { kubeConfig, clock, logger, registry: metrics.registry })
+        : await startFileCa({
       credentialsDir: settings.credentials.directory,
       caFilename: path.basename(settings.credentials.caFile),
       issuerCertificateFilename: path.basename(settings.credentials.certificateFile),
       issuerKeyFilename: path.basename(settings.credentials.keyFile),
+      rootKeyFilename: settings.rotation.rootKeyFilename,
+      keepRootKey: settings.rotation.keepRootKey,
+      // The trust monitor owns the expiry warning (with its metric, once a day per certificate).
+      expiryWarningDays: 0,
       trustDomain: settings.trustDomain,
       keyAlgorithm: settings.keyAlgorithm,
       rootTtlMs: settings.rootTtlMs,
@@ -74,7 +93,14 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const validators: ValidatorRegistry = buildValidatorRegistry(
       settings.validators,
-      builtInValidatorFactories({ caNamespace: settings.namespace, audience: settings.validatorAudience, clock, logger }),
+      builtInValidatorFactories({
+        caNamespace: settings.namespace,
+        audience: settings.validatorAudience,
+        clock,
+        logger,
+        kubeConfig,
+        controlPlaneTrustDomain: settings.trustDomain,
+      }),
     );
     cleanups.push(() => validators.closeAll());
     await validators.startAll();
@@ -91,10 +117,8 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
           skewMs: settings.leafProfile.skewMs,
           clock,
           logger,
-          reloadCheckIntervalMs: deps.jwtReloadCheckIntervalMs,
         })
       : null;
-    if (jwt) cleanups.push(async () => jwt.close());
 
     const grpc = await createSentryServer({
       signer,
@@ -130,6 +154,18 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
         : null;
     if (oidc) cleanups.push(() => oidc.close());
 
+    const trust = startTrustLifecycle({
+      settings,
+      ca,
+      jwt,
+      registry: metrics.registry,
+      clock,
+      logger,
+      watch: deps.credentialsWatch,
+      rotationCheckIntervalMs: deps.rotationCheckIntervalMs,
+    });
+    cleanups.push(() => trust.close());
+
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
     registerIssuerReadiness(readiness, grpc, validators);
@@ -145,6 +181,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     return {
       settings,
       ca,
+      trust,
       grpc,
       health,
       metrics: metricsListener,
@@ -153,9 +190,9 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       readiness,
       close(graceMs = 10_000) {
         closing ??= (async () => {
+          await trust.close();
           await grpc.close(graceMs);
           await oidc?.close();
-          jwt?.close();
           await validators.closeAll();
           await signer.close();
           await health.close();

@@ -5,7 +5,7 @@ import {
   type V1Lease,
 } from '@kubernetes/client-node';
 import { WardenError } from './errors.js';
-import { createKubeCaller, KubeCallError, type KubeRetryOptions } from './kube-retry.js';
+import { createKubeCaller, KubeCallError, type KubeCallerOptions } from './kube-caller.js';
 import type { LeaseLock, LeaseRecord, VersionedLease } from './leader-election.js';
 
 export interface KubeLeaseLockOptions {
@@ -14,7 +14,7 @@ export interface KubeLeaseLockOptions {
   /** coordination.k8s.io/v1 Lease name (Warden: warden-leader). */
   readonly name: string;
   /** Each round is retried briefly; the elector's own loop does the rest (default 2 attempts). */
-  readonly retry?: KubeRetryOptions;
+  readonly retry?: KubeCallerOptions;
 }
 
 /** A LeaseLock over a coordination.k8s.io/v1 Lease: resourceVersion is the compare-and-swap token. */

@@ -1,108 +1,164 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from './clock.js';
-import { describeError } from './errors.js';
-import { classifyKubeError } from './kube-client.js';
-import { loopBackoffMs } from './kube-retry.js';
-import { silentLogger, type Logger } from './logger.js';
+import { classifyKubeError, type KubeCallFailure } from './kube-client.js';
+import type { Logger } from './logger.js';
 
 /**
- * A list-then-watch mirror of a set of Kubernetes objects (a reflector, as client-go calls
- * it): list, then watch from the list's resourceVersion with bookmarks; a watch that ends
- * cleanly is resumed from the last resourceVersion seen; a 410 Expired (or any watch error)
- * forces a fresh list; failures back off exponentially with jitter. A watch that does not
- * connect within `connectTimeoutMs`, or outlives its own server-side timeout by a margin
- * (a half-open connection), is abandoned and replaced.
+ * A list-then-watch mirror of one Kubernetes collection (client-go's reflector + store), for
+ * any resource, keyed by `namespace/name` (or `name` for cluster-scoped objects).
+ *
+ * - The first successful list makes it `hasSynced` for good, as a client-go informer.
+ * - A watch that ends cleanly, or fails, is resumed from the last resourceVersion seen (with
+ *   bounded, jittered backoff after failures); only a 410 Expired forces a fresh list, which
+ *   replaces the whole mirror (deletions missed meanwhile disappear with it).
+ * - `connected` is false from a failed list/watch until the next one is established, and
+ *   `disconnectedForMs()` says for how long, so a user can refuse to answer from a mirror
+ *   that has not heard from the API server for too long.
+ * - Objects are reduced by `project` as they arrive, so the mirror holds only what its user
+ *   reads (a cluster's pods are many; their specs are large).
  */
-export interface KubeObjectLike {
-  readonly metadata?: {
-    readonly name?: string;
-    readonly namespace?: string;
-    readonly resourceVersion?: string;
-  };
+
+/** One page of a list call, normalised from what client-node returns. */
+export interface ReflectorListPage {
+  readonly items: readonly unknown[];
+  readonly resourceVersion: string;
+  /** The continue token for the next page; undefined or '' on the last page. */
+  readonly continueToken: string | undefined;
 }
 
-export interface KubeObjectList<T> {
-  readonly items: readonly T[];
-  readonly metadata?: { readonly resourceVersion?: string };
-}
+export type ReflectorEvent<T> =
+  | { readonly type: 'upsert'; readonly key: string; readonly value: T }
+  | { readonly type: 'delete'; readonly key: string; readonly value: T }
+  /** The mirror was replaced by a fresh list. */
+  | { readonly type: 'relist' };
 
-export type ReflectorEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-
-export interface KubeReflectorOptions<T extends KubeObjectLike> {
+export interface KubeReflectorOptions<T> {
   readonly kubeConfig: KubeConfig;
-  /** The collection's path, e.g. /api/v1/namespaces/x/secrets, /api/v1/namespaces, /api/v1/configmaps. */
-  readonly path: string;
-  /** Lists the collection with the same selectors (one attempt; the loop retries). */
-  readonly list: () => Promise<KubeObjectList<T>>;
-  readonly labelSelector?: string;
-  readonly fieldSelector?: string;
-  /** What is mirrored, for logs ("secret dapr-trust-bundle in namespace x"). */
-  readonly description: string;
-  /** After every successful (re)list: the mirror now holds exactly the listed objects. */
-  readonly onSync?: () => void;
-  /** After each watch event has been applied to the mirror. */
-  readonly onEvent?: (type: ReflectorEventType, object: T) => void;
-  readonly logger?: Logger;
+  /** For logs: "pods", "configurations.dapr.io". */
+  readonly name: string;
+  /** The collection path a watch reads, e.g. `/api/v1/pods`. */
+  readonly watchPath: string;
+  /**
+   * Extra watch parameters, e.g. the `labelSelector` / `fieldSelector` the list uses too, so
+   * that the watch sees the same set as the list.
+   */
+  readonly watchQuery?: Readonly<Record<string, string>>;
+  /** Lists one page (the caller passes `limit` and `continue` through its typed client). */
+  readonly listPage: (continueToken: string | undefined) => Promise<ReflectorListPage>;
+  /** What is kept of an object; null skips it. */
+  readonly project: (object: unknown) => T | null;
+  readonly logger: Logger;
+  /** Reads "now" for HTTP-date Retry-After values only; durations use the monotonic clock. */
   readonly clock?: Clock;
-  readonly random?: () => number;
-  /** Server-side lifetime of one watch request (default 300-360 s, jittered). */
+  /** Server-side lifetime of one watch request (default 5-6 minutes, jittered). */
   readonly watchTimeoutSeconds?: number;
-  /** A watch that has not connected within this is abandoned (default 30 s). */
-  readonly connectTimeoutMs?: number;
+  /** A watch request that has not been answered within this is abandoned (default 10 s). */
+  readonly watchConnectTimeoutMs?: number;
+  /** Jitter source in [0, 1) (default Math.random). */
+  readonly random?: () => number;
+  /** Backoff bounds after failures (defaults 100 ms .. 5 s). */
+  readonly backoffBaseMs?: number;
+  readonly backoffCapMs?: number;
 }
 
 type WatchOutcome = 'closed' | 'expired' | 'error';
 
-/** A watch that ends sooner than this counts as a failure, so a server that closes at once is not hammered. */
+/** A watch that ends sooner than this counts as a failure, so a server closing at once is not hammered. */
 const MIN_HEALTHY_WATCH_MS = 1_000;
-/** How long past its own timeoutSeconds a watch may stay open before it is presumed dead. */
-const WATCH_GRACE_MS = 30_000;
+/** Extra silence tolerated past the watch's own timeout before it is presumed dead (half-open TCP). */
+const WATCH_IDLE_GRACE_MS = 30_000;
 
-export class KubeReflector<T extends KubeObjectLike> {
+interface ObjectMeta {
+  readonly name?: unknown;
+  readonly namespace?: unknown;
+  readonly resourceVersion?: unknown;
+}
+
+function metadataOf(object: unknown): ObjectMeta | undefined {
+  if (object === null || typeof object !== 'object') return undefined;
+  const metadata = (object as { metadata?: unknown }).metadata;
+  return metadata !== null && typeof metadata === 'object' ? (metadata as ObjectMeta) : undefined;
+}
+
+/** `namespace/name`, or `name` for cluster-scoped objects; undefined when the object has no name. */
+export function reflectorKey(object: unknown): string | undefined {
+  const meta = metadataOf(object);
+  if (typeof meta?.name !== 'string' || meta.name.length === 0) return undefined;
+  return typeof meta.namespace === 'string' && meta.namespace.length > 0
+    ? `${meta.namespace}/${meta.name}`
+    : meta.name;
+}
+
+function failureLabel(failure: KubeCallFailure): string | number {
+  return failure.kind === 'status' ? failure.code : failure.kind;
+}
+
+export class KubeReflector<T> {
   readonly #options: KubeReflectorOptions<T>;
-  readonly #logger: Logger;
-  readonly #random: () => number;
   readonly #clock: Clock;
-  #objects = new Map<string, T>();
+  readonly #random: () => number;
+  #entries = new Map<string, T>();
   #resourceVersion = '';
-  #synced = false;
-  #everSynced = false;
+  #hasSynced = false;
+  #connected = false;
+  #disconnectedAtMs: number;
   #stopped = false;
   #started = false;
   #abortWatch: (() => void) | undefined;
   #wakeSleeper: (() => void) | undefined;
-  #syncWaiters: (() => void)[] = [];
+  #syncWaiters: Array<() => void> = [];
+  #listeners = new Set<(event: ReflectorEvent<T>) => void>();
   #loop: Promise<void> | undefined;
-  #forceList = false;
 
   constructor(options: KubeReflectorOptions<T>) {
+    if (!options.watchPath.startsWith('/'))
+      throw new TypeError('KubeReflector watchPath must be an absolute API path');
     this.#options = options;
-    this.#logger = options.logger ?? silentLogger;
-    this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#disconnectedAtMs = performance.now();
   }
 
-  /** True while the mirror is known to be complete (after a list, until a watch fails). */
-  get synced(): boolean {
-    return this.#synced && !this.#stopped;
+  get name(): string {
+    return this.#options.name;
   }
 
-  /** True once any list has succeeded (it stays true through later watch failures). */
+  /** True once the first list has been stored; stays true (as client-go's HasSynced). */
   get hasSynced(): boolean {
-    return this.#everSynced && !this.#stopped;
+    return this.#hasSynced && !this.#stopped;
   }
 
-  get description(): string {
-    return this.#options.description;
+  /** True while a list or watch is established with the API server. */
+  get connected(): boolean {
+    return this.#connected && !this.#stopped;
   }
 
-  /** The mirrored objects, keyed "namespace/name" (or "name" for cluster-scoped ones). */
-  objects(): ReadonlyMap<string, T> {
-    return this.#objects;
+  /**
+   * 0 while connected; else how long since the connection was lost (or since construction).
+   * Measured on the monotonic clock: it bounds real silence, and a test clock that jumps
+   * hours (to exercise rotation) must not make a healthy cache look stale.
+   */
+  disconnectedForMs(): number {
+    if (this.connected) return 0;
+    return Math.max(0, performance.now() - this.#disconnectedAtMs);
+  }
+
+  get size(): number {
+    return this.#entries.size;
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.#objects.get(keyFor(namespace, name));
+    return this.#entries.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  values(): T[] {
+    return [...this.#entries.values()];
+  }
+
+  /** Called for every change after it is applied; returns an unsubscribe function. */
+  subscribe(listener: (event: ReflectorEvent<T>) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   start(): void {
@@ -111,22 +167,15 @@ export class KubeReflector<T extends KubeObjectLike> {
     this.#loop = this.#run();
   }
 
-  /** Resolves after the first successful list (or when stopped). */
+  /** Resolves once the first list is stored (or when stopped). */
   whenSynced(): Promise<void> {
-    if (this.#everSynced || this.#stopped) return Promise.resolve();
+    if (this.hasSynced || this.#stopped) return Promise.resolve();
     return new Promise((resolve) => this.#syncWaiters.push(resolve));
-  }
-
-  /** Forces a fresh list now (e.g. to repair a mirror a consumer has reason to doubt). */
-  relist(): void {
-    this.#forceList = true;
-    this.#abortWatch?.();
-    this.#wakeSleeper?.();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#synced = false;
+    this.#connected = false;
     this.#abortWatch?.();
     this.#wakeSleeper?.();
     for (const resolve of this.#syncWaiters.splice(0)) resolve();
@@ -137,127 +186,145 @@ export class KubeReflector<T extends KubeObjectLike> {
     let failures = 0;
     let needsList = true;
     while (!this.#stopped) {
-      if (this.#forceList) {
-        this.#forceList = false;
-        needsList = true;
-      }
       if (needsList) {
         try {
-          const list = await this.#options.list();
+          await this.#list();
           if (this.#stopped) return;
-          this.#replaceAll(list);
           needsList = false;
+          failures = 0;
         } catch (err) {
+          if (this.#stopped) return;
           failures += 1;
+          this.#markDisconnected();
           const failure = classifyKubeError(err, this.#clock.now());
-          this.#logger.warn(
-            {
-              watching: this.description,
-              failure: failure.kind === 'status' ? failure.code : failure.kind,
-              attempt: failures,
-            },
-            'kubernetes list failed; retrying',
+          this.#options.logger.warn(
+            { resource: this.name, failure: failureLabel(failure), attempt: failures },
+            failure.kind === 'status' && (failure.code === 401 || failure.code === 403)
+              ? "kubernetes cache: list refused (check the RBAC rules of Warden's service account); retrying"
+              : 'kubernetes cache: list failed; retrying',
           );
-          await this.#sleep(loopBackoffMs(failures, this.#random));
+          await this.#sleep(this.#backoff(failures));
           continue;
         }
       }
-      const startedAt = Date.now();
+      const startedAt = performance.now();
       const outcome = await this.#watchOnce();
       if (this.#stopped) return;
-      if (this.#forceList) continue;
       if (outcome === 'expired') {
-        this.#logger.info({ watching: this.description }, 'watch expired (410 Gone); re-listing');
-        this.#synced = false;
+        this.#options.logger.info(
+          { resource: this.name },
+          'kubernetes cache: watch expired (410); re-listing',
+        );
         needsList = true;
         continue;
       }
       if (outcome === 'error') {
-        this.#synced = false;
-        needsList = true;
         failures += 1;
-        this.#logger.warn(
-          { watching: this.description, attempt: failures },
-          'kubernetes watch failed; re-listing',
+        this.#markDisconnected();
+        this.#options.logger.warn(
+          { resource: this.name, attempt: failures },
+          'kubernetes cache: watch failed; resuming after backoff',
         );
-        await this.#sleep(loopBackoffMs(failures, this.#random));
+        await this.#sleep(this.#backoff(failures));
         continue;
       }
-      // A clean end (server timeout, API server restart): resume from the last resourceVersion.
-      if (Date.now() - startedAt < MIN_HEALTHY_WATCH_MS) {
+      // A clean end (the watch's timeout, an API server restart): resume from the last RV.
+      if (performance.now() - startedAt < MIN_HEALTHY_WATCH_MS) {
         failures += 1;
-        await this.#sleep(loopBackoffMs(failures, this.#random));
+        await this.#sleep(this.#backoff(failures));
       } else {
         failures = 0;
       }
     }
   }
 
-  #replaceAll(list: KubeObjectList<T>): void {
-    const objects = new Map<string, T>();
-    for (const object of list.items) {
-      const name = object.metadata?.name;
-      if (name) objects.set(keyFor(object.metadata?.namespace, name), object);
+  async #list(): Promise<void> {
+    const entries = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    for (;;) {
+      let page: ReflectorListPage;
+      try {
+        page = await this.#options.listPage(continueToken);
+      } catch (err) {
+        const failure = classifyKubeError(err, this.#clock.now());
+        // An expired continue token: start the list again from the first page.
+        if (continueToken !== undefined && failure.kind === 'status' && failure.code === 410) {
+          entries.clear();
+          continueToken = undefined;
+          continue;
+        }
+        throw err;
+      }
+      if (this.#stopped) return;
+      for (const item of page.items) {
+        const key = reflectorKey(item);
+        const value = key === undefined ? null : this.#options.project(item);
+        if (key !== undefined && value !== null) entries.set(key, value);
+      }
+      if (continueToken === undefined) resourceVersion = page.resourceVersion;
+      if (page.continueToken === undefined || page.continueToken === '') break;
+      continueToken = page.continueToken;
     }
-    this.#objects = objects;
-    this.#resourceVersion = list.metadata?.resourceVersion ?? '';
-    this.#synced = true;
-    this.#everSynced = true;
-    this.#logger.debug({ watching: this.description, objects: objects.size }, 'listed');
+    this.#entries = entries;
+    this.#resourceVersion = resourceVersion;
+    this.#markConnected();
+    const first = !this.#hasSynced;
+    this.#hasSynced = true;
+    this.#options.logger.info(
+      { resource: this.name, objects: entries.size },
+      first ? 'kubernetes cache synced' : 'kubernetes cache re-listed',
+    );
     for (const resolve of this.#syncWaiters.splice(0)) resolve();
-    this.#notify(() => this.#options.onSync?.());
+    this.#emit({ type: 'relist' });
   }
 
   #watchOnce(): Promise<WatchOutcome> {
     return new Promise<WatchOutcome>((resolve) => {
-      let outcome: WatchOutcome = 'closed';
       let settled = false;
       let controller: AbortController | undefined;
       const timeoutSeconds =
         this.#options.watchTimeoutSeconds ?? 300 + Math.floor(this.#random() * 60);
-      const connectTimer = setTimeout(() => {
-        this.#logger.warn({ watching: this.description }, 'watch did not connect in time');
-        settle('error');
-      }, this.#options.connectTimeoutMs ?? 30_000);
-      connectTimer.unref();
-      const lifetimeTimer = setTimeout(
-        () => settle('closed'),
-        timeoutSeconds * 1000 + WATCH_GRACE_MS,
+      let idleTimer: NodeJS.Timeout | undefined;
+      const connectTimer = setTimeout(
+        () => settle('error'),
+        this.#options.watchConnectTimeoutMs ?? 10_000,
       );
-      lifetimeTimer.unref();
+      const armIdle = (): void => {
+        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => settle('error'), timeoutSeconds * 1000 + WATCH_IDLE_GRACE_MS);
+      };
       const settle = (value: WatchOutcome): void => {
         if (settled) return;
         settled = true;
         clearTimeout(connectTimer);
-        clearTimeout(lifetimeTimer);
+        if (idleTimer) clearTimeout(idleTimer);
         this.#abortWatch = undefined;
         controller?.abort();
         resolve(value);
       };
       this.#abortWatch = () => settle('closed');
-      const query: Record<string, string | number | boolean> = {
-        allowWatchBookmarks: true,
-        timeoutSeconds,
-      };
-      if (this.#resourceVersion) query.resourceVersion = this.#resourceVersion;
-      if (this.#options.labelSelector) query.labelSelector = this.#options.labelSelector;
-      if (this.#options.fieldSelector) query.fieldSelector = this.#options.fieldSelector;
-      new Watch(this.#options.kubeConfig)
+      const watch = new Watch(this.#options.kubeConfig);
+      watch
         .watch(
-          this.#options.path,
-          query,
+          this.#options.watchPath,
+          {
+            ...this.#options.watchQuery,
+            resourceVersion: this.#resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+          },
           (type: string, object: unknown) => {
             if (settled) return;
+            armIdle();
             const ending = this.#onEvent(type, object);
-            if (ending !== undefined) {
-              outcome = ending;
-              settle(ending);
-            }
+            // The server ends the stream after an ERROR event anyway; stop reading now.
+            if (ending !== undefined) settle(ending);
           },
           (err: unknown) => {
-            if (err === null || err === undefined) return settle(outcome);
-            const failure = classifyKubeError(err, this.#clock.now());
+            if (err === null || err === undefined) return settle('closed');
             const code = (err as { statusCode?: unknown }).statusCode;
+            const failure = classifyKubeError(err, this.#clock.now());
             settle(
               code === 410 || (failure.kind === 'status' && failure.code === 410)
                 ? 'expired'
@@ -267,70 +334,105 @@ export class KubeReflector<T extends KubeObjectLike> {
         )
         .then((c) => {
           controller = c;
+          if (settled || this.#stopped) {
+            c.abort();
+            return;
+          }
+          // client-node resolves once the response has arrived: the watch is established.
           clearTimeout(connectTimer);
-          // A watch abandoned while connecting is closed as soon as it has connected.
-          if (settled || this.#stopped) c.abort();
+          this.#markConnected();
+          armIdle();
         })
         .catch(() => settle('error'));
     });
   }
 
-  /** Applies one event; returns an outcome when the event ends this watch. */
-  #onEvent(type: string, raw: unknown): WatchOutcome | undefined {
-    const object = raw as T & { code?: number };
+  /** Applies one watch event; returns an outcome when the event ends this watch. */
+  #onEvent(type: string, object: unknown): WatchOutcome | undefined {
     switch (type) {
       case 'ADDED':
-      case 'MODIFIED':
+      case 'MODIFIED': {
+        const key = reflectorKey(object);
+        const value = key === undefined ? null : this.#options.project(object);
+        if (key !== undefined) {
+          if (value === null) {
+            const previous = this.#entries.get(key);
+            if (previous !== undefined) {
+              this.#entries.delete(key);
+              this.#emit({ type: 'delete', key, value: previous });
+            }
+          } else {
+            this.#entries.set(key, value);
+            this.#emit({ type: 'upsert', key, value });
+          }
+        }
+        break;
+      }
       case 'DELETED': {
-        const name = object.metadata?.name;
-        if (!name) return undefined;
-        const key = keyFor(object.metadata?.namespace, name);
-        if (type === 'DELETED') this.#objects.delete(key);
-        else this.#objects.set(key, object);
-        const rv = object.metadata?.resourceVersion;
-        if (rv) this.#resourceVersion = rv;
-        this.#notify(() => this.#options.onEvent?.(type, object));
-        return undefined;
+        const key = reflectorKey(object);
+        const previous = key === undefined ? undefined : this.#entries.get(key);
+        if (key !== undefined && previous !== undefined) {
+          this.#entries.delete(key);
+          this.#emit({ type: 'delete', key, value: previous });
+        }
+        break;
       }
-      case 'BOOKMARK': {
-        const rv = object.metadata?.resourceVersion;
-        if (rv) this.#resourceVersion = rv;
-        return undefined;
+      case 'BOOKMARK':
+        break;
+      case 'ERROR': {
+        // 410 Expired: our resourceVersion has left the server's history; anything else
+        // is a failure of this watch.
+        const code = (object as { code?: unknown } | null)?.code;
+        return code === 410 ? 'expired' : 'error';
       }
-      case 'ERROR':
-        // 410: our resourceVersion left the server's history; re-list.
-        return object.code === 410 ? 'expired' : 'error';
       default:
         return undefined;
     }
+    const rv = metadataOf(object)?.resourceVersion;
+    if (typeof rv === 'string' && rv.length > 0) this.#resourceVersion = rv;
+    return undefined;
   }
 
-  #notify(callback: () => void): void {
-    try {
-      callback();
-    } catch (err) {
-      this.#logger.error(
-        { watching: this.description, error: describeError(err) },
-        'a watch listener failed',
-      );
+  #emit(event: ReflectorEvent<T>): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#options.logger.error(
+          { resource: this.name, err: err instanceof Error ? err.message : String(err) },
+          'kubernetes cache: a listener threw',
+        );
+      }
     }
+  }
+
+  #markConnected(): void {
+    this.#connected = true;
+  }
+
+  #markDisconnected(): void {
+    if (this.#connected) this.#disconnectedAtMs = performance.now();
+    this.#connected = false;
+  }
+
+  #backoff(failures: number): number {
+    const base = this.#options.backoffBaseMs ?? 100;
+    const cap = this.#options.backoffCapMs ?? 5_000;
+    const ceiling = Math.min(cap, base * 2 ** Math.min(failures, 16));
+    // "Equal jitter": at least half the ceiling, so retries never bunch at zero.
+    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
   }
 
   #sleep(ms: number): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeSleeper = undefined;
-        resolve();
-      };
       const timer = setTimeout(done, ms);
-      timer.unref();
-      this.#wakeSleeper = done;
+      const wake = (): void => done();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeSleeper = wake;
     });
   }
-}
-
-function keyFor(namespace: string | undefined, name: string): string {
-  return namespace ? `${namespace}/${name}` : name;
 }

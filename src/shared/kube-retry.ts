@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { ConfigurationOptions } from '@kubernetes/client-node';
 import { systemClock, type Clock } from './clock.js';
 import {
@@ -7,145 +6,99 @@ import {
   requestTimeout,
   type KubeCallFailure,
 } from './kube-client.js';
-import { silentLogger, type Logger } from './logger.js';
-import { printable } from './spiffe-id.js';
 
 /**
- * Bounded retries for one Kubernetes API call: exponential backoff with jitter, a 429's
- * Retry-After honoured up to a cap, and a per-attempt timeout (the client sets none). Only
- * 429, 5xx, network errors and timeouts are retried; every other answer (404, 409, 403, ...)
- * is the caller's to interpret, on the first attempt.
+ * One Kubernetes API call, retried within an overall deadline: 429 waits for Retry-After
+ * (when it fits in what is left), 5xx, network errors and per-attempt timeouts back off with
+ * jitter; anything else (401, 403, 404, 409, 422) is answered at once. The caller decides
+ * what each failure means; this module never throws for an API failure.
  */
-export interface KubeRetryOptions {
-  /** Attempts in all, the first included (default 4). */
+export interface KubeRetryPolicy {
+  /** Everything, waits included, ends by then. */
+  readonly deadlineMs: number;
+  /** One attempt is aborted after this (or what is left of the deadline, if less). */
+  readonly attemptTimeoutMs: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffCapMs?: number;
+  /** At most this many attempts, the first included (default: as many as the deadline allows). */
   readonly maxAttempts?: number;
-  /** First backoff ceiling (default 200 ms); it doubles per attempt up to maxDelayMs. */
-  readonly baseDelayMs?: number;
-  readonly maxDelayMs?: number;
-  /** A Retry-After longer than this is not waited for: the call fails now (default 10 s). */
-  readonly maxRetryAfterMs?: number;
-  /** Per-attempt timeout (default 10 s). */
-  readonly requestTimeoutMs?: number;
-  /** Tests record the waits instead of sleeping. */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** Jitter source in [0, 1) (default Math.random). */
-  readonly random?: () => number;
+}
+
+export interface KubeRetryDependencies {
   readonly clock?: Clock;
-  readonly logger?: Logger;
+  /** How waits happen; tests may record them. Default: a real timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1). Default Math.random. */
+  readonly random?: () => number;
 }
 
-/** A call that failed for good: what went wrong on the last attempt, and how many were made. */
-export class KubeCallError extends Error {
-  readonly failure: KubeCallFailure;
-  readonly attempts: number;
-  /** What went wrong, without the operation: "the Kubernetes API at ... answered 403 Forbidden: ...". */
-  readonly detail: string;
-  constructor(what: string, failure: KubeCallFailure, attempts: number, server: string) {
-    const detail = `${describeKubeFailure(failure, server)}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`;
-    super(`${what}: ${detail}`);
-    this.name = 'KubeCallError';
-    this.failure = failure;
-    this.attempts = attempts;
-    this.detail = detail;
-  }
+export type KubeRetryResult<T> =
+  | { readonly ok: true; readonly value: T; readonly attempts: number }
+  | {
+      readonly ok: false;
+      /** The last failure seen. */
+      readonly failure: KubeCallFailure;
+      readonly attempts: number;
+      /** True when the deadline (not a final answer) ended the retries. */
+      readonly deadlineExceeded: boolean;
+    };
 
-  /** The HTTP status, when the API answered. */
-  get status(): number | undefined {
-    return this.failure.kind === 'status' ? this.failure.code : undefined;
-  }
+const defaultSleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
 
-  get reason(): string | undefined {
-    return this.failure.kind === 'status' ? this.failure.reason : undefined;
-  }
-}
+/** Shorter than this left on the deadline is not worth another attempt. */
+const MIN_ATTEMPT_MS = 50;
 
-/**
- * One line for a failure, for messages and logs. Status messages come from the API server,
- * which never echoes a bearer token; they are still length-limited and made printable.
- */
-export function describeKubeFailure(failure: KubeCallFailure, server: string): string {
-  switch (failure.kind) {
-    case 'status': {
-      const reason = failure.reason ? ` ${failure.reason}` : '';
-      const message = failure.message ? `: ${printable(failure.message, 300)}` : '';
-      const retry =
-        failure.retryAfterMs !== undefined
-          ? ` (retry after ${Math.ceil(failure.retryAfterMs / 1000)}s)`
-          : '';
-      return `the Kubernetes API at ${server} answered ${failure.code}${reason}${message}${retry}`;
+export async function callKubeWithRetry<T>(
+  call: (options: ConfigurationOptions) => Promise<T>,
+  policy: KubeRetryPolicy,
+  deps: KubeRetryDependencies = {},
+): Promise<KubeRetryResult<T>> {
+  if (!(policy.deadlineMs > 0) || !(policy.attemptTimeoutMs > 0))
+    throw new TypeError('deadlineMs and attemptTimeoutMs must be positive');
+  const clock = deps.clock ?? systemClock;
+  const sleep = deps.sleep ?? defaultSleep;
+  const random = deps.random ?? Math.random;
+  const base = policy.backoffBaseMs ?? 100;
+  const cap = policy.backoffCapMs ?? 1_000;
+  // Deadlines are measured on the monotonic clock: they bound real waiting, not expiry.
+  const startedAt = performance.now();
+  const remaining = (): number => policy.deadlineMs - (performance.now() - startedAt);
+  let attempts = 0;
+  for (;;) {
+    attempts += 1;
+    // AbortSignal.timeout takes whole milliseconds.
+    const attemptMs = Math.max(1, Math.floor(Math.min(policy.attemptTimeoutMs, remaining())));
+    let failure: KubeCallFailure;
+    try {
+      return { ok: true, value: await call(requestTimeout(attemptMs)), attempts };
+    } catch (err) {
+      failure = classifyKubeError(err, clock.now());
     }
-    case 'timeout':
-      return `the Kubernetes API at ${server} did not answer in time`;
-    case 'network':
-      return `the Kubernetes API at ${server} is unreachable (${failure.detail})`;
+    if (!isRetryable(failure)) return { ok: false, failure, attempts, deadlineExceeded: false };
+    if (policy.maxAttempts !== undefined && attempts >= policy.maxAttempts)
+      return { ok: false, failure, attempts, deadlineExceeded: false };
+    let wait: number;
+    if (failure.kind === 'status' && failure.code === 429 && failure.retryAfterMs !== undefined) {
+      wait = failure.retryAfterMs;
+    } else {
+      const ceiling = Math.min(cap, base * 2 ** Math.min(attempts - 1, 16));
+      wait = Math.round(ceiling / 2 + (random() * ceiling) / 2);
+    }
+    if (wait + MIN_ATTEMPT_MS > remaining())
+      return { ok: false, failure, attempts, deadlineExceeded: true };
+    await sleep(wait);
   }
 }
 
-export interface KubeCaller {
-  /**
-   * Runs `call` with retries. `what` names the operation for messages ("get secret x in
-   * namespace y"). Throws KubeCallError.
-   */
-  call<T>(what: string, call: (options: ConfigurationOptions) => Promise<T>): Promise<T>;
-  /** Where calls go (the cluster's server URL), for messages. */
-  readonly server: string;
-}
-
-export function createKubeCaller(server: string, options: KubeRetryOptions = {}): KubeCaller {
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
-  const base = options.baseDelayMs ?? 200;
-  const cap = options.maxDelayMs ?? 5_000;
-  const maxRetryAfter = options.maxRetryAfterMs ?? 10_000;
-  const timeoutMs = options.requestTimeoutMs ?? 10_000;
-  const sleep = options.sleep ?? ((ms: number) => delay(ms).then(() => undefined));
-  const random = options.random ?? Math.random;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger;
-  return {
-    server,
-    async call<T>(what: string, call: (o: ConfigurationOptions) => Promise<T>): Promise<T> {
-      for (let attempt = 1; ; attempt += 1) {
-        let failure: KubeCallFailure;
-        try {
-          return await call(requestTimeout(timeoutMs));
-        } catch (err) {
-          failure = classifyKubeError(err, clock.now());
-        }
-        const retryAfterMs = failure.kind === 'status' ? failure.retryAfterMs : undefined;
-        if (
-          !isRetryable(failure) ||
-          attempt >= maxAttempts ||
-          (retryAfterMs !== undefined && retryAfterMs > maxRetryAfter)
-        ) {
-          throw new KubeCallError(what, failure, attempt, server);
-        }
-        const ceiling = Math.min(cap, base * 2 ** (attempt - 1));
-        const waitMs = Math.max(
-          Math.round(ceiling / 2 + (random() * ceiling) / 2),
-          retryAfterMs ?? 0,
-        );
-        logger.warn(
-          {
-            operation: what,
-            failure: describeKubeFailure(failure, server),
-            attempt,
-            retryInMs: waitMs,
-          },
-          'kubernetes API call failed; retrying',
-        );
-        await sleep(waitMs);
-      }
-    },
-  };
-}
-
-/** Backoff for long-running loops (watches, leader election): full ceiling doubling, half jitter. */
-export function loopBackoffMs(
-  failures: number,
-  random: () => number,
-  baseMs = 100,
-  capMs = 5_000,
-): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(failures, 0), 16));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+/** A short, token-free description of a failure for messages and logs. */
+export function describeKubeFailure(failure: KubeCallFailure): string {
+  switch (failure.kind) {
+    case 'status':
+      return `HTTP ${failure.code}${failure.reason ? ` ${failure.reason}` : ''}`;
+    case 'network':
+      return `network error (${failure.detail})`;
+    case 'timeout':
+      return 'timed out';
+  }
 }

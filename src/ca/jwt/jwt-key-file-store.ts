@@ -17,7 +17,13 @@ import {
   loadOrCreateJwtKeyState,
   type JwtKeyStore,
 } from './jwt-key-store.js';
-import type { JwtSigningAlgorithm } from './jwt-signing-algorithm.js';
+import {
+  algorithmForKey,
+  DEFAULT_JWT_SIGNING_ALGORITHM,
+  type JwtSigningAlgorithm,
+} from './jwt-signing-algorithm.js';
+import { parsePkcs8PrivateKeyPem } from './jwt-signing-key.js';
+import { publicJwkOf, publicJwkProblem, sameJwkKey, type PublicJwk } from './jwk.js';
 
 export interface JwtKeyFileStoreOptions {
   /** `--issuer-credentials`: the directory beside ca.crt/issuer.crt/issuer.key. */
@@ -156,4 +162,56 @@ export async function loadOrCreateJwtKeys(options: JwtKeyFileStoreOptions): Prom
   const store = new JwtKeyFileStore(options);
   const state = await loadOrCreateJwtKeyState(store, options);
   return jwtKeySetOf(state);
+}
+
+export type ExistingJwtKeyFilesOptions = Omit<JwtKeyFileStoreOptions, 'algorithm' | 'keyId'>;
+
+/**
+ * A store over JWT key files that already exist, for a process that did not create them and
+ * has no `--jwt-*` flags to go by (`warden rotate`): the algorithm is the one jwt.key's key
+ * signs with, and a key adopted without a rotation record keeps the kid jwks.json gives it.
+ * Null when the directory holds none of the JWT files; when only some exist, the store is
+ * returned and its load() says what is wrong.
+ */
+export async function existingJwtKeyFileStore(
+  options: ExistingJwtKeyFilesOptions,
+): Promise<JwtKeyFileStore | null> {
+  const probe = new JwtKeyFileStore({ ...options, algorithm: DEFAULT_JWT_SIGNING_ALGORITHM });
+  const present = async (name: string): Promise<string | undefined> => {
+    try {
+      return await fs.readFile(path.join(options.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new WardenError('ERR_TRUST_MATERIAL_IO', `cannot read ${name} in ${options.dir}`, {
+        cause: err,
+      });
+    }
+  };
+  const { keyFilename, jwksFilename, stateFilename } = probe.names;
+  const keyPem = await present(keyFilename);
+  if (keyPem === undefined) {
+    const others = [await present(jwksFilename), await present(stateFilename)];
+    return others.some((text) => text !== undefined) ? probe : null;
+  }
+  const key = parsePkcs8PrivateKeyPem(keyPem, keyFilename);
+  const decided = algorithmForKey(key);
+  if ('problem' in decided)
+    throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${keyFilename} ${decided.problem}`);
+  let keyId: string | undefined;
+  const jwksText = await present(jwksFilename);
+  if (jwksText !== undefined) {
+    try {
+      const keys = (JSON.parse(jwksText) as { keys?: unknown }).keys;
+      const own = publicJwkOf(key);
+      const entry = Array.isArray(keys)
+        ? (keys as PublicJwk[]).find(
+            (jwk) => publicJwkProblem(jwk) === null && sameJwkKey(jwk, own),
+          )
+        : undefined;
+      keyId = typeof entry?.kid === 'string' ? entry.kid : undefined;
+    } catch {
+      // load() reports a jwks.json that does not parse, naming the file.
+    }
+  }
+  return new JwtKeyFileStore({ ...options, algorithm: decided.alg, keyId });
 }

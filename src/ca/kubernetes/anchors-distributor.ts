@@ -3,17 +3,18 @@ import {
   type KubeConfig,
   type V1ConfigMap,
   type V1Namespace,
+  type V1ObjectMeta,
 } from '@kubernetes/client-node';
 import { describeError } from '../../shared/errors.js';
 import { requestTimeout } from '../../shared/kube-client.js';
 import { isDns1123Subdomain } from '../../shared/kube-names.js';
-import { KubeReflector } from '../../shared/kube-reflector.js';
+import { KubeReflector, type ReflectorListPage } from '../../shared/kube-reflector.js';
 import {
   createKubeCaller,
   KubeCallError,
   loopBackoffMs,
-  type KubeRetryOptions,
-} from '../../shared/kube-retry.js';
+  type KubeCallerOptions,
+} from '../../shared/kube-caller.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { TrustSource } from '../trust-bundle.js';
 import {
@@ -65,7 +66,7 @@ export interface AnchorsDistributorOptions {
   readonly logger?: Logger;
   readonly metrics?: KubernetesTrustMetrics;
   readonly random?: () => number;
-  readonly retry?: KubeRetryOptions;
+  readonly retry?: KubeCallerOptions;
   /** Writes in flight at once (default 4). */
   readonly concurrency?: number;
   /** A full pass at least this often, events or not (default 5 min). */
@@ -88,6 +89,29 @@ export interface AnchorsDistributor {
 
 type Outcome = 'current' | 'foreign' | 'pending';
 
+/** What the mirrors keep of a namespace and of an anchors ConfigMap. */
+interface NamespaceRecord {
+  readonly name: string;
+  readonly terminating: boolean;
+}
+interface ConfigMapRecord {
+  readonly metadata: V1ObjectMeta;
+  readonly data: Readonly<Record<string, string>>;
+}
+
+const LIST_PAGE_SIZE = 500;
+
+function pageOf(list: {
+  readonly items: readonly unknown[];
+  readonly metadata?: { readonly resourceVersion?: string; readonly _continue?: string };
+}): ReflectorListPage {
+  return {
+    items: list.items,
+    resourceVersion: list.metadata?.resourceVersion ?? '',
+    continueToken: list.metadata?._continue,
+  };
+}
+
 export function startAnchorsDistributor(options: AnchorsDistributorOptions): AnchorsDistributor {
   const configMapName = options.configMapName ?? DEFAULT_ANCHORS_CONFIGMAP_NAME;
   if (!isDns1123Subdomain(configMapName))
@@ -99,10 +123,15 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
   const resyncIntervalMs = options.resyncIntervalMs ?? 300_000;
   const api = options.kubeConfig.makeApiClient(CoreV1Api);
   const server = options.kubeConfig.getCurrentCluster()?.server ?? 'the Kubernetes API';
-  const caller = createKubeCaller(server, { logger, ...options.retry });
+  const caller = createKubeCaller(server, options.retry);
   const listTimeout = requestTimeout(options.retry?.requestTimeoutMs ?? 10_000);
   const fieldSelector = `metadata.name=${configMapName}`;
   const labelSelector = options.namespaceSelector || undefined;
+  /**
+   * "namespace" → the anchors this replica wrote there, until the mirror's next word on that
+   * ConfigMap: a pass that runs before our own write's event arrives does not write again.
+   */
+  const written = new Map<string, string>();
 
   let closed = false;
   let running: Promise<void> | null = null;
@@ -112,44 +141,58 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
   let last: AnchorsPassCounts | null = null;
   /** "namespace" → resourceVersion of a foreign ConfigMap already logged. */
   const loggedForeign = new Map<string, string>();
-  /**
-   * "namespace" → the anchors this replica wrote there, until the mirror's next word on that
-   * ConfigMap: a pass that runs before our own write's event arrives does not write again.
-   */
-  const written = new Map<string, string>();
 
-  const namespaces = new KubeReflector<V1Namespace>({
+  const namespaces = new KubeReflector<NamespaceRecord>({
     kubeConfig: options.kubeConfig,
-    path: '/api/v1/namespaces',
-    labelSelector,
-    list: () => api.listNamespace(labelSelector ? { labelSelector } : {}, listTimeout),
-    description: labelSelector ? `namespaces matching ${labelSelector}` : 'namespaces',
+    name: labelSelector ? `namespaces matching ${labelSelector}` : 'namespaces',
+    watchPath: '/api/v1/namespaces',
+    watchQuery: labelSelector ? { labelSelector } : undefined,
+    listPage: async (continueToken) =>
+      pageOf(
+        await api.listNamespace(
+          { labelSelector, limit: LIST_PAGE_SIZE, _continue: continueToken },
+          listTimeout,
+        ),
+      ),
+    project: (object) => {
+      const ns = object as V1Namespace;
+      const name = ns.metadata?.name;
+      return name ? { name, terminating: ns.status?.phase === 'Terminating' } : null;
+    },
     logger,
     random,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
-    onSync: () => reconcile(),
-    onEvent: (type) => {
-      if (type !== 'DELETED') reconcile();
-    },
   });
-  const configMaps = new KubeReflector<V1ConfigMap>({
+  namespaces.subscribe((event) => {
+    if (event.type !== 'delete') reconcile();
+  });
+
+  const configMaps = new KubeReflector<ConfigMapRecord>({
     kubeConfig: options.kubeConfig,
-    path: '/api/v1/configmaps',
-    fieldSelector,
-    list: () => api.listConfigMapForAllNamespaces({ fieldSelector }, listTimeout),
-    description: `configmaps named ${configMapName}`,
+    name: `configmaps named ${configMapName}`,
+    watchPath: '/api/v1/configmaps',
+    watchQuery: { fieldSelector },
+    listPage: async (continueToken) =>
+      pageOf(
+        await api.listConfigMapForAllNamespaces(
+          { fieldSelector, limit: LIST_PAGE_SIZE, _continue: continueToken },
+          listTimeout,
+        ),
+      ),
+    project: (object) => {
+      const cm = object as V1ConfigMap;
+      if (!cm.metadata?.name || !cm.metadata.namespace) return null;
+      return { metadata: { ...cm.metadata, managedFields: undefined }, data: { ...cm.data } };
+    },
     logger,
     random,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
-    onSync: () => {
-      written.clear();
-      reconcile();
-    },
-    onEvent: (_type, object) => {
-      // The mirror now reports on this ConfigMap itself: it decides again from here on.
-      if (object.metadata?.namespace) written.delete(object.metadata.namespace);
-      reconcile();
-    },
+  });
+  configMaps.subscribe((event) => {
+    if (event.type === 'relist') written.clear();
+    // The mirror now reports on this ConfigMap itself: it decides again from here on.
+    else if (event.value.metadata.namespace) written.delete(event.value.metadata.namespace);
+    reconcile();
   });
 
   const unsubscribe = options.source.onChange(() => reconcile());
@@ -175,14 +218,12 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
   async function pass(): Promise<void> {
     if (!options.canWrite() || !namespaces.hasSynced || !configMaps.hasSynced) return;
     const anchors = options.source.current().anchorsPem;
-    const targets = [...namespaces.objects().values()].filter(
-      (ns) => ns.metadata?.name && ns.status?.phase !== 'Terminating',
-    );
+    const targets = namespaces.values().filter((ns) => !ns.terminating);
     const outcomes: Outcome[] = [];
     let index = 0;
     const worker = async (): Promise<void> => {
       while (index < targets.length && !closed) {
-        const ns = targets[index++]?.metadata?.name as string;
+        const ns = (targets[index++] as NamespaceRecord).name;
         outcomes.push(await ensure(ns, anchors));
       }
     };

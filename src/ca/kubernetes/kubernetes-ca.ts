@@ -2,13 +2,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { createKubeLeaseLock } from '../../shared/kube-lease-lock.js';
-import type { KubeRetryOptions } from '../../shared/kube-retry.js';
+import type { KubeCallerOptions } from '../../shared/kube-caller.js';
 import { createLeaderElector, type LeaderElector } from '../../shared/leader-election.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { KeyAlgorithm } from '../key-algorithm.js';
 import { startTrustMaterialCa, type TrustMaterialCa } from '../trust-material-ca.js';
 import type { TrustMaterialNames } from '../trust-material.js';
-import type { TrustMetrics } from '../trust-metrics.js';
 import { startAnchorsDistributor, type AnchorsDistributor } from './anchors-distributor.js';
 import {
   createKubernetesTrustMetrics,
@@ -32,6 +31,8 @@ export interface KubernetesCaOptions {
   readonly trustBundleName?: string;
   /** Secret keys of the three parts (the --issuer-*-filename flags). */
   readonly names?: TrustMaterialNames;
+  /** Secret key of the root key Warden keeps (--root-key-filename, default root.key). */
+  readonly rootKeyName?: string;
   /** --anchors-configmap-name (default dapr-root-ca.crt). */
   readonly anchorsConfigMapName?: string;
   /** --anchors-namespace-selector (default: every namespace). */
@@ -53,11 +54,9 @@ export interface KubernetesCaOptions {
   readonly expiryWarningDays?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
-  /** Where the distribution, leader and reload-failure metrics go (none when absent). */
+  /** Where the distribution and leader metrics go (none when absent). */
   readonly registry?: Registry;
-  /** Counts refused reloads instead of the registry's warden_trust_reload_failures_total. */
-  readonly trustMetrics?: Pick<TrustMetrics, 'reloadFailed'>;
-  readonly retry?: KubeRetryOptions;
+  readonly retry?: KubeCallerOptions;
   readonly random?: () => number;
   readonly watchTimeoutSeconds?: number;
   /** Full anchors pass at least this often (default 5 min). */
@@ -87,6 +86,7 @@ export async function startKubernetesCa(options: KubernetesCaOptions): Promise<K
     namespace: options.namespace,
     name: options.trustBundleName,
     names: options.names,
+    rootKeyName: options.rootKeyName,
     retry: options.retry,
     logger,
   });
@@ -109,10 +109,6 @@ export async function startKubernetesCa(options: KubernetesCaOptions): Promise<K
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
   try {
-    const reloadFailed = options.trustMetrics ?? metrics;
-    const unsubscribeRefused = ca.onReloadRefused(() => reloadFailed.reloadFailed());
-    stops.push(async () => unsubscribeRefused());
-
     const secretWatch = startTrustSecretWatch({
       kubeConfig: options.kubeConfig,
       namespace: options.namespace,

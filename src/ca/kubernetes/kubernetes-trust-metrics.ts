@@ -1,8 +1,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { TRUST_METRIC_NAMES } from '../trust-metrics.js';
 
 /**
- * Metrics of Kubernetes mode's trust distribution, on an explicit Registry. Labels are
+ * Metrics of Kubernetes mode's trust distribution, on an explicit Registry (refused reloads
+ * are counted by the trust monitor, as in standalone mode). Labels are
  * states and operations only: no namespace names (unbounded), no content.
  */
 export interface KubernetesTrustMetrics {
@@ -12,8 +12,6 @@ export interface KubernetesTrustMetrics {
   write(operation: 'create' | 'update', result: 'success' | 'conflict' | 'failure'): void;
   /** warden_leader: 1 while this replica holds the leader lease. */
   leader(isLeader: boolean): void;
-  /** warden_trust_reload_failures_total: an update of the trust Secret was refused. */
-  reloadFailed(): void;
 }
 
 export interface AnchorsPassCounts {
@@ -51,17 +49,6 @@ export function createKubernetesTrustMetrics(registry: Registry): KubernetesTrus
     registers,
   });
   leader.set(0);
-  // Shared with the file watcher's trust metrics (same name, same meaning): reuse it when the
-  // composition root registered them on this registry already.
-  const existing = registry.getSingleMetric(TRUST_METRIC_NAMES.reloadFailures);
-  const reloadFailures =
-    existing instanceof Counter
-      ? existing
-      : new Counter({
-          name: TRUST_METRIC_NAMES.reloadFailures,
-          help: 'Reloads of the trust material that were refused (missing, half-written, corrupt or mismatched material); the old material kept serving',
-          registers,
-        });
   return {
     observePass(counts) {
       configMaps.set({ state: 'current' }, counts.current);
@@ -70,7 +57,6 @@ export function createKubernetesTrustMetrics(registry: Registry): KubernetesTrus
     },
     write: (operation, result) => writes.inc({ operation, result }),
     leader: (isLeader) => leader.set(isLeader ? 1 : 0),
-    reloadFailed: () => reloadFailures.inc(),
   };
 }
 
@@ -79,5 +65,4 @@ export const noKubernetesTrustMetrics: KubernetesTrustMetrics = {
   observePass: () => undefined,
   write: () => undefined,
   leader: () => undefined,
-  reloadFailed: () => undefined,
 };

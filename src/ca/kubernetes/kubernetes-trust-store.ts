@@ -7,7 +7,11 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { WardenError } from '../../shared/errors.js';
-import { createKubeCaller, KubeCallError, type KubeRetryOptions } from '../../shared/kube-retry.js';
+import {
+  createKubeCaller,
+  KubeCallError,
+  type KubeCallerOptions,
+} from '../../shared/kube-caller.js';
 import { isDns1123Label, isDns1123Subdomain } from '../../shared/kube-names.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { parsePemBlocks } from '../pem.js';
@@ -85,7 +89,7 @@ export interface KubernetesTrustStoreOptions {
   readonly rootKeyName?: string;
   /** Secret keys copied into the ConfigMap when present, besides the anchors (default jwks.json). */
   readonly publishedKeys?: readonly string[];
-  readonly retry?: KubeRetryOptions;
+  readonly retry?: KubeCallerOptions;
   readonly logger?: Logger;
 }
 
@@ -150,7 +154,7 @@ export function createKubernetesTrustStore(
   const logger = (options.logger ?? silentLogger).child({ trustBundle: `${namespace}/${name}` });
   const api = options.kubeConfig.makeApiClient(CoreV1Api);
   const server = options.kubeConfig.getCurrentCluster()?.server ?? 'the Kubernetes API';
-  const caller = createKubeCaller(server, { logger, ...options.retry });
+  const caller = createKubeCaller(server, options.retry);
   const secretRef = `Secret "${name}" in namespace "${namespace}"`;
   const configMapRef = `ConfigMap "${name}" in namespace "${namespace}"`;
   const description = `Kubernetes ${secretRef} (${names.anchors}, ${names.issuerChain}, ${names.issuerKey}) and its ConfigMap`;

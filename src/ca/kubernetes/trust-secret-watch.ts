@@ -2,7 +2,7 @@ import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-no
 import { describeError } from '../../shared/errors.js';
 import { requestTimeout } from '../../shared/kube-client.js';
 import { KubeReflector } from '../../shared/kube-reflector.js';
-import { loopBackoffMs } from '../../shared/kube-retry.js';
+import { loopBackoffMs } from '../../shared/kube-caller.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { TrustBundle } from '../trust-bundle.js';
 
@@ -61,21 +61,35 @@ export function startTrustSecretWatch(options: TrustSecretWatchOptions): TrustSe
   let again = false;
   let closed = false;
 
-  const reflector = new KubeReflector<V1Secret>({
+  const reflector = new KubeReflector<string>({
     kubeConfig: options.kubeConfig,
-    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-    fieldSelector,
-    list: () => api.listNamespacedSecret({ namespace, fieldSelector }, requestTimeout(timeoutMs)),
-    description: `secret ${name} in namespace ${namespace}`,
+    name: `secret ${name} in namespace ${namespace}`,
+    watchPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+    watchQuery: { fieldSelector },
+    listPage: async (continueToken) => {
+      const list = await api.listNamespacedSecret(
+        { namespace, fieldSelector, limit: 50, _continue: continueToken },
+        requestTimeout(timeoutMs),
+      );
+      return {
+        items: list.items,
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        continueToken: list.metadata?._continue,
+      };
+    },
+    // Only its version is kept: reload() reads the Secret (and the ConfigMap) itself.
+    project: (object) => {
+      const rv = (object as V1Secret).metadata?.resourceVersion;
+      return typeof rv === 'string' ? rv : '';
+    },
     logger,
     random,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
-    onSync: () => changed(),
-    onEvent: () => changed(),
   });
+  reflector.subscribe(() => changed());
 
   function version(): string {
-    return reflector.get(namespace, name)?.metadata?.resourceVersion ?? 'absent';
+    return reflector.get(namespace, name) ?? 'absent';
   }
 
   function changed(): void {

@@ -2,23 +2,22 @@ import { systemClock } from '../../shared/clock.js';
 import { timerScheduler, type Scheduler } from '../scheduler.js';
 import { describeError, isWardenError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
-import { decideAutomaticStep, type AutomaticDecision } from './rotation-schedule.js';
 import {
-  activateRotation,
-  prepareRotation,
-  readRotationView,
-  renewIssuer,
-  retireRotation,
-  type RotationContext,
-  type StepResult,
-} from './rotation-steps.js';
+  activateCredentials,
+  prepareCredentials,
+  retireCredentials,
+  type CredentialRotationContext,
+} from './credential-rotation.js';
+import { decideAutomaticStep, type AutomaticDecision } from './rotation-schedule.js';
+import { readRotationView, renewIssuer, type StepResult } from './rotation-steps.js';
 import type { RotationStep } from './rotation-state.js';
 
 export type { Scheduler } from '../scheduler.js';
 
 export const DEFAULT_DRIVER_INTERVAL_MS = 30_000;
 
-export interface RotationDriverOptions extends RotationContext {
+/** With `jwt`, the JWT key takes each phase with the root (credential-rotation.ts). */
+export interface RotationDriverOptions extends CredentialRotationContext {
   /** How often to look (default 30 s); also looks once at start. */
   readonly intervalMs?: number;
   readonly scheduler?: Scheduler;
@@ -45,10 +44,13 @@ export interface RotationDriver {
   close(): Promise<void>;
 }
 
-const STEP_FUNCTIONS: Record<RotationStep, (context: RotationContext) => Promise<StepResult>> = {
-  prepare: (context) => prepareRotation(context),
-  activate: (context) => activateRotation(context),
-  retire: (context) => retireRotation(context),
+const STEP_FUNCTIONS: Record<
+  RotationStep,
+  (context: CredentialRotationContext) => Promise<StepResult>
+> = {
+  prepare: (context) => prepareCredentials(context),
+  activate: (context) => activateCredentials(context),
+  retire: (context) => retireCredentials(context),
   'renew-issuer': (context) => renewIssuer(context),
 };
 
@@ -61,7 +63,7 @@ const STEP_FUNCTIONS: Record<RotationStep, (context: RotationContext) => Promise
 export function startRotationDriver(options: RotationDriverOptions): RotationDriver {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
-  const context: RotationContext = { ...options, clock, logger };
+  const context: CredentialRotationContext = { ...options, clock, logger };
   const intervalMs = options.intervalMs ?? DEFAULT_DRIVER_INTERVAL_MS;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0)
     throw new TypeError('intervalMs must be a positive number');

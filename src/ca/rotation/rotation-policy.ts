@@ -1,3 +1,7 @@
+import {
+  defaultDaprConfiguration,
+  type MtlsSettings,
+} from '../../shared/config/dapr-configuration.js';
 import type { RotationState } from './rotation-state.js';
 
 /**
@@ -31,19 +35,44 @@ export interface RotationPolicy {
   };
 }
 
-const HOUR_MS = 3_600_000;
+/** What the Configuration's fields do not say and flags may (a CRD may prune Warden's fields). */
+export interface RotationPolicyOverrides {
+  /** `--root-rotation`: spec.mtls.rootRotation.enabled. */
+  readonly rootRotationEnabled?: boolean | undefined;
+  /** `--issuer-renewal`: spec.mtls.issuerRenewal.enabled. */
+  readonly issuerRenewalEnabled?: boolean | undefined;
+  /** `--propagation-window`: spec.mtls.rootRotation.propagationWindow. */
+  readonly propagationWindowMs?: number | undefined;
+}
 
-export const DEFAULT_ROTATION_POLICY: RotationPolicy = Object.freeze({
-  workloadCertTtlMs: 24 * HOUR_MS,
-  allowedClockSkewMs: 15 * 60_000,
-  propagationWindowMs: null,
-  rootRotation: Object.freeze({
-    enabled: true,
-    prepareAtFraction: 1 / 2,
-    activateAtFraction: 5 / 6,
-  }),
-  issuerRenewal: Object.freeze({ enabled: true, renewAtFraction: 2 / 3 }),
-});
+/**
+ * The rotation policy a Configuration's `spec.mtls` describes (the one schema in
+ * src/shared/config reads and checks it), with flag overrides applied.
+ */
+export function rotationPolicyFromMtls(
+  mtls: MtlsSettings,
+  overrides: RotationPolicyOverrides = {},
+): RotationPolicy {
+  return Object.freeze({
+    workloadCertTtlMs: mtls.workloadCertTtlMs,
+    allowedClockSkewMs: mtls.allowedClockSkewMs,
+    propagationWindowMs: overrides.propagationWindowMs ?? mtls.rootRotation.propagationWindowMs,
+    rootRotation: Object.freeze({
+      enabled: overrides.rootRotationEnabled ?? mtls.rootRotation.enabled,
+      prepareAtFraction: mtls.rootRotation.prepareAtFraction,
+      activateAtFraction: mtls.rootRotation.activateAtFraction,
+    }),
+    issuerRenewal: Object.freeze({
+      enabled: overrides.issuerRenewalEnabled ?? mtls.issuerRenewal.enabled,
+      renewAtFraction: mtls.issuerRenewal.renewAtFraction,
+    }),
+  });
+}
+
+/** Dapr's defaults (workloadCertTTL 24h, allowedClockSkew 15m) and Warden's for rotation. */
+export const DEFAULT_ROTATION_POLICY: RotationPolicy = rotationPolicyFromMtls(
+  defaultDaprConfiguration().mtls,
+);
 
 /** Every problem with a policy, as sentences naming the field; [] when it is usable. */
 export function rotationPolicyProblems(policy: RotationPolicy): string[] {

@@ -96,8 +96,13 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
   const maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
 
   recordIssuer(metrics, options.trustSource.current());
+  // Counted only when the signing issuer changes: a rotation's prepare and retire change
+  // only the anchors.
+  let issuerFingerprint = issuingCertificate(options.trustSource.current()).fingerprint256;
   const unsubscribeIssuerMetrics = options.trustSource.onChange((bundle) => {
-    metrics.issuerCertificateChanged();
+    const fingerprint = issuingCertificate(bundle).fingerprint256;
+    if (fingerprint !== issuerFingerprint) metrics.issuerCertificateChanged();
+    issuerFingerprint = fingerprint;
     recordIssuer(metrics, bundle);
   });
 

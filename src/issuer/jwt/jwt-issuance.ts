@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { JwtKeyFileStore } from '../../ca/jwt/jwt-key-file-store.js';
-import { pollJwtKeyFiles, type JwtKeyFilePoller } from '../../ca/jwt/jwt-key-file-poller.js';
 import { JwtKeyManager } from '../../ca/jwt/jwt-key-manager.js';
 import { DEFAULT_JWT_NEXT_KEY_MIN_PUBLISHED_MS } from '../../ca/jwt/jwt-key-state.js';
 import type { JwtSigningAlgorithm } from '../../ca/jwt/jwt-signing-algorithm.js';
@@ -8,9 +7,6 @@ import type { Clock } from '../../shared/clock.js';
 import { describeError, isWardenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { createJwtSvidMinter, type JwtSvidMinter } from './jwt-svid.js';
-
-/** How often the key files are checked for a rotation made by another process. */
-export const DEFAULT_JWT_RELOAD_CHECK_INTERVAL_MS = 10_000;
 
 export interface JwtIssuanceOptions {
   /** `--issuer-credentials`: the JWT files sit beside the X.509 material. */
@@ -31,8 +27,6 @@ export interface JwtIssuanceOptions {
   readonly skewMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** How often the files are checked for changes (default 10 s; 0: never, a watcher calls reload()). */
-  readonly reloadCheckIntervalMs?: number;
 }
 
 /** JWT-SVID issuance in standalone mode: keys from the credentials directory, and the minter. */
@@ -40,19 +34,18 @@ export interface JwtIssuance {
   /** The key state: what the OIDC server publishes and what rotation steps act on. */
   readonly keys: JwtKeyManager;
   readonly minter: JwtSvidMinter;
-  /** The key files (absolute paths), for a credentials-directory watcher. */
+  /** The key files (absolute paths), for the credentials-directory watcher that calls reload(). */
   readonly files: readonly string[];
   /**
    * Re-reads the key files (another process rotated). Material that does not load is logged
    * and the keys in use are kept; resolves true when the files were loaded.
    */
   reload(): Promise<boolean>;
-  close(): void;
 }
 
 /**
  * Opens the JWT keys (generating a first key when the directory has none), builds the minter
- * over the current signing key, and follows changes to the files.
+ * over the current signing key; whoever watches the files calls reload() when they change.
  */
 export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtIssuance> {
   const logger = options.logger.child({ component: 'jwt' });
@@ -104,12 +97,6 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
     }
   };
 
-  const interval = options.reloadCheckIntervalMs ?? DEFAULT_JWT_RELOAD_CHECK_INTERVAL_MS;
-  let poller: JwtKeyFilePoller | null = null;
-  if (interval > 0) {
-    poller = pollJwtKeyFiles({ files, intervalMs: interval, onChange: reload, logger });
-    await poller.markLoaded();
-  }
   const { kid, alg } = keys.current().signingKey;
   logger.info(
     { kid, alg, published: keys.current().publishedJwks.keys.length },
@@ -121,6 +108,5 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
     minter,
     files,
     reload,
-    close: () => poller?.stop(),
   });
 }

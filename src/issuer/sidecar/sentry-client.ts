@@ -254,10 +254,12 @@ export function checkIssuedSvid(input: {
     );
   }
   for (const anchor of input.anchors) {
+    const name = (anchor.subject ?? '').replace(/\n/g, ', ');
     if (!anchor.ca || !anchor.checkIssued(anchor) || !anchor.verify(anchor.publicKey)) {
-      fail(
-        `trust anchor ${anchor.subject.replace(/\n/g, ', ')} is not a self-signed CA certificate`,
-      );
+      fail(`trust anchor ${name} is not a self-signed CA certificate`);
+    }
+    if (!within(anchor, input.now)) {
+      fail(`trust anchor ${name} is not valid at ${input.now.toISOString()}`);
     }
   }
   const anchorPrints = new Set(input.anchors.map((a) => a.fingerprint256));
@@ -339,7 +341,7 @@ export function createSentryClient(options: SentryClientOptions): SentryClient {
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         const uris = uriSubjectAltNames(cert.subjectaltname);
         if (uris?.length === 1 && uris[0] === options.sentrySpiffeId) return undefined;
-        pinnedIdMismatch = `the CA presented ${JSON.stringify(uris)}, not ${options.sentrySpiffeId}`;
+        pinnedIdMismatch = `it presented ${JSON.stringify(uris)}`;
         return new Error(`server SPIFFE ID mismatch: ${pinnedIdMismatch}`);
       },
     });

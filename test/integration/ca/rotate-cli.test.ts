@@ -181,8 +181,15 @@ describe('warden rotate prepare | activate | retire | status', () => {
     const bad = await cli('rotate', 'status', '--issuer-credentials', dir, '--config', config);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('ERR_CONFIG_INVALID');
-    expect(bad.stderr).toContain('spec.mtls.workloadCertTTL');
-    expect(bad.stderr).toContain('spec.mtls.rootRotation.colour is not a known field');
+    // The same Configuration schema as `warden serve`: every problem, each with its path.
+    for (const problem of [
+      'apiVersion: is required',
+      'spec.mtls.workloadCertTTL: "forever" is not a duration',
+      'spec.mtls.rootRotation.prepareAtFraction: must be a number between 0 and 1 (exclusive)',
+      'spec.mtls.rootRotation.colour: is not a known field',
+    ]) {
+      expect(bad.stderr).toContain(problem);
+    }
   });
 
   it('imports an operator’s next root, issuer and key with --from-dir (no root key: manual from then on)', async () => {

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { startFileCa, type FileCa } from '../../../src/ca/file-ca.js';
 import { createFileTrustStore } from '../../../src/ca/file-trust-store.js';
 import type { CaCredential } from '../../../src/ca/generate.js';
@@ -14,6 +12,7 @@ import {
 } from '../../../src/ca/rotation/rotation-steps.js';
 import type { TrustBundle } from '../../../src/ca/trust-bundle.js';
 import { ManualClock } from '../../../src/shared/clock.js';
+import { mutualTls } from '../../support/mutual-tls.js';
 import { opensslVerifyAt, signWorkloadLeaf } from '../../support/rotation-fixtures.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 
@@ -23,83 +22,11 @@ const HOUR = 3_600_000;
 interface Workload {
   readonly id: string;
   readonly credential: CaCredential;
+  readonly privateKeyPem: string;
   /** Leaf then issuer chain, as SignCertificate returns workload_certificate. */
   readonly chainPem: string;
   /** The trust anchors the workload received with its certificate. */
   readonly anchorsPem: string;
-}
-
-interface Outcome {
-  readonly ok: boolean;
-  readonly serverSaw: string | null;
-  readonly clientSaw: string | null;
-  readonly error: string | null;
-}
-
-function uriSan(cert: tls.PeerCertificate | undefined): string | null {
-  return cert?.subjectaltname?.replace(/^URI:/, '') ?? null;
-}
-
-/**
- * Mutual TLS with Node's stack: each side trusts only its own anchors and accepts the peer
- * only when the chain verifies AND the peer's SPIFFE ID is the one it expects.
- */
-async function mutualTls(server: Workload, client: Workload): Promise<Outcome> {
-  let serverSaw: string | null = null;
-  let serverError: string | null = null;
-  const srv = tls.createServer(
-    {
-      key: server.credential.privateKeyPem,
-      cert: server.chainPem,
-      ca: server.anchorsPem,
-      requestCert: true,
-      rejectUnauthorized: true,
-    },
-    (socket) => {
-      serverSaw = uriSan(socket.getPeerCertificate());
-      if (serverSaw !== client.id) {
-        serverError = `server expected ${client.id}, saw ${serverSaw}`;
-        socket.destroy();
-        return;
-      }
-      socket.end('ok');
-    },
-  );
-  srv.on('tlsClientError', (err) => {
-    serverError = err.message;
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as AddressInfo).port;
-  try {
-    return await new Promise<Outcome>((resolve) => {
-      let clientSaw: string | null = null;
-      const socket = tls.connect({
-        host: '127.0.0.1',
-        port,
-        key: client.credential.privateKeyPem,
-        cert: client.chainPem,
-        ca: client.anchorsPem,
-        rejectUnauthorized: true,
-        // SPIFFE identities, not host names: the server must be exactly this workload.
-        checkServerIdentity: (_host, cert) => {
-          clientSaw = uriSan(cert);
-          return clientSaw === server.id
-            ? undefined
-            : new Error(`client expected ${server.id}, saw ${clientSaw}`);
-        },
-      });
-      let data = '';
-      socket.on('data', (d: Buffer) => (data += d.toString()));
-      socket.on('end', () =>
-        resolve({ ok: data === 'ok', serverSaw, clientSaw, error: serverError }),
-      );
-      socket.on('error', (err) =>
-        resolve({ ok: false, serverSaw, clientSaw, error: serverError ?? err.message }),
-      );
-    });
-  } finally {
-    await new Promise<void>((resolve) => srv.close(() => resolve()));
-  }
 }
 
 describe('trust continuity across a root rotation (Node TLS and openssl)', () => {
@@ -119,6 +46,7 @@ describe('trust continuity across a root rotation (Node TLS and openssl)', () =>
     return {
       id,
       credential,
+      privateKeyPem: credential.privateKeyPem,
       chainPem: credential.certificatePem + bundle.issuerChainPem,
       anchorsPem: bundle.anchorsPem,
     };

@@ -85,7 +85,7 @@ spec:
         (await fetch(`http://127.0.0.1:${server.healthzPort}/healthz`)).status === 200
           ? true
           : undefined,
-      5000,
+      10_000,
       '/healthz 200',
     );
     client = createSentryTestClient({
@@ -132,7 +132,7 @@ spec:
         received + IN_FLIGHT
           ? true
           : undefined,
-      5000,
+      10_000,
       'the calls to arrive',
     );
     // ...when the signal comes; the CA starts draining while they still wait.
@@ -142,7 +142,7 @@ spec:
         logLines(server.stderr()).some((l) => l.msg === 'shutting down: draining in-flight calls')
           ? true
           : undefined,
-      5000,
+      10_000,
       'the drain to begin',
     );
     const late = createSentryTestClient({

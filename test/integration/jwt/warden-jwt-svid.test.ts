@@ -44,7 +44,7 @@ const WORKLOAD = { id: 'orders', namespace: NAMESPACE, trust_domain: 'example.or
 const WORKLOAD_ID = 'spiffe://example.org/ns/default/orders';
 const SECOND_TRUST_DOMAIN = 'second.example';
 const SECOND_AUDIENCE = `spiffe://${SECOND_TRUST_DOMAIN}/ns/${NAMESPACE}/dapr-sentry`;
-/** Often enough for a test to see a rotation made by another process quickly. */
+/** Short, so that a test sees a rotation made by another process quickly. */
 const RELOAD_CHECK_MS = 50;
 
 async function startServer(
@@ -65,7 +65,7 @@ async function startServer(
   if (!result.ok) throw new Error(result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
   const server = await startWardenServer(result.settings, {
     logger,
-    jwtReloadCheckIntervalMs: RELOAD_CHECK_MS,
+    credentialsWatch: { debounceMs: RELOAD_CHECK_MS },
   });
   const anchorsPem = await readFile(result.settings.credentials.caFile, 'utf8');
   return { server, anchorsPem };

@@ -56,11 +56,11 @@ async function startReplica(server: KubeApiServer, identity: string): Promise<Re
     trustDomain: 'cluster.local',
     leaderElection: ELECTION,
     registry,
-    trustMetrics: { reloadFailed: () => (reloadFailures.count += 1) },
     retry: { baseDelayMs: 20 },
     clock: systemClock,
     logger: log.logger.child({ replica: identity }),
   });
+  ca.onReloadRefused(() => (reloadFailures.count += 1));
   return { identity, token, username, ca, registry, reloadFailures };
 }
 
@@ -271,7 +271,7 @@ describe('three Warden replicas in Kubernetes mode (test API server, real client
     server.expireHistory();
     server.dropWatches();
     await waitUntil(
-      () => log.text().includes('watch expired (410 Gone); re-listing'),
+      () => log.text().includes('watch expired (410); re-listing'),
       'a watch to be told 410 Gone',
     );
     server.failNext({ status: 500, count: 3, path: `/api/v1/namespaces/${CA_NAMESPACE}/secrets` });

@@ -6,6 +6,18 @@ import { generateTrustMaterial } from '../../../src/ca/generate.js';
 import { generateKeyAndCsr } from '../../../src/issuer/sidecar/workload-csr.js';
 import { KubeApiServer } from '../../support/kube-api-server/index.js';
 import { configMapData, putSecretKeys, secretData } from '../../support/kube-trust-fixtures.js';
+import {
+  CA_NAMESPACE,
+  issuedTokens,
+  podToken,
+  putConfiguration,
+  putPod,
+  randomToken,
+  SENTRY_AUDIENCE,
+  VALIDATOR_RULES,
+  WARDEN_USERNAME,
+  type TestPod,
+} from '../../support/kube-validator-fixtures.js';
 import { createSentryTestClient } from '../../support/sentry-proto-client.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 import { waitUntil } from '../../support/wait-for.js';
@@ -13,22 +25,10 @@ import { runWarden, startWardenServe, type ServeChild } from '../../support/ward
 
 /*
  * The real `warden serve --mode kubernetes` executable against the Kubernetes API test server,
- * through a kubeconfig file. The kubernetes token validator comes from another block; until it
- * is merged this run enables the insecure validator through a Configuration file.
+ * through a kubeconfig file whose token has exactly the rules deploy/rbac.yaml grants: the
+ * Configuration comes from the cluster, the kubernetes validator checks a pod's
+ * service-account token, and the trust material lives in the Secret.
  */
-
-const NAMESPACE = 'warden-system';
-const SENTRY_ID = `spiffe://cluster.local/ns/${NAMESPACE}/dapr-sentry`;
-const CONFIGURATION = `apiVersion: dapr.io/v1alpha1
-kind: Configuration
-metadata:
-  name: daprsystem
-spec:
-  mtls:
-    enabled: true
-    tokenValidators:
-      - name: insecure
-`;
 
 async function metric(port: number, series: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -40,26 +40,38 @@ async function healthz(port: number): Promise<number> {
   return (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
 }
 
-describe('warden serve --mode kubernetes (child process, test API server)', () => {
+function leaseHolder(server: KubeApiServer): string | undefined {
+  const lease = server.store.get('leases', CA_NAMESPACE, 'warden-leader') as
+    { spec?: { holderIdentity?: string } } | undefined;
+  return lease?.spec?.holderIdentity;
+}
+
+describe('warden serve --mode kubernetes (child process, test API server, deploy/ RBAC)', () => {
   let server: KubeApiServer;
   let dir: string;
   let kubeconfig: string;
-  let config: string;
   let serve: ServeChild;
-  const token = `warden-sa-token-${Math.random().toString(36).slice(2)}`;
+  let orders: TestPod;
+  const token = randomToken('warden');
 
   beforeAll(async () => {
-    server = await KubeApiServer.start({ bookmarkIntervalMs: 200 });
-    server.addToken(token, {
-      username: `system:serviceaccount:${NAMESPACE}:dapr-sentry`,
-      rules: 'all',
+    server = await KubeApiServer.start({
+      bookmarkIntervalMs: 200,
+      namespaces: ['default', 'kube-system', CA_NAMESPACE, 'shop'],
     });
-    server.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
+    server.addToken(token, { username: WARDEN_USERNAME, rules: VALIDATOR_RULES });
+    putConfiguration(server, CA_NAMESPACE, 'daprsystem', { mtls: { enabled: true } });
+    putConfiguration(server, 'shop', 'appconfig', {
+      accessControl: { trustDomain: 'example.org' },
+    });
+    orders = putPod(server, {
+      namespace: 'shop',
+      name: 'orders-5f6c',
+      annotations: { 'dapr.io/app-id': 'orders', 'dapr.io/config': 'appconfig' },
+    });
     dir = await makeTempDir('warden-k8s-serve-');
     kubeconfig = path.join(dir, 'kubeconfig.yaml');
-    config = path.join(dir, 'configuration.yaml');
     await writeFile(kubeconfig, server.kubeconfigYaml(token), { mode: 0o600 });
-    await writeFile(config, CONFIGURATION);
     serve = await startWardenServe({
       cwd: dir,
       args: [
@@ -67,8 +79,6 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
         'kubernetes',
         '--kubeconfig',
         kubeconfig,
-        '--config',
-        config,
         '--trust-domain',
         'cluster.local',
         '--listen-address',
@@ -76,7 +86,7 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
         '--log-level',
         'debug',
       ],
-      env: { NAMESPACE, POD_NAME: 'dapr-sentry-0' },
+      env: { NAMESPACE: CA_NAMESPACE, POD_NAME: 'dapr-sentry-0' },
     });
   });
   afterAll(async () => {
@@ -85,28 +95,29 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
     await removeTempDir(dir);
   });
 
-  it('generates the trust Secret and ConfigMap, becomes ready and signs with that issuer', async () => {
-    const data = secretData(server, NAMESPACE);
+  it('generates the trust Secret and ConfigMap, becomes ready and signs a pod’s identity with that issuer', async () => {
+    const data = secretData(server, CA_NAMESPACE);
     expect(data['ca.crt']).toContain('BEGIN CERTIFICATE');
     expect(data['issuer.key']).toContain('PRIVATE KEY');
     expect(data['root.key']).toContain('PRIVATE KEY');
-    expect(configMapData(server, NAMESPACE)?.['ca.crt']).toBe(data['ca.crt']);
+    expect(configMapData(server, CA_NAMESPACE)?.['ca.crt']).toBe(data['ca.crt']);
     await waitUntil(async () => (await healthz(serve.healthzPort)) === 200, '/healthz 200');
 
     const client = createSentryTestClient({
       address: serve.grpcAddress,
       anchorsPem: data['ca.crt'] as string,
-      expectedSpiffeId: SENTRY_ID,
+      expectedSpiffeId: SENTRY_AUDIENCE,
     });
     try {
       const response = await client.sign({
         id: 'orders',
         namespace: 'shop',
-        token_validator: 'INSECURE',
+        token: podToken(server, orders),
+        token_validator: 'KUBERNETES',
         certificate_signing_request: Buffer.from(generateKeyAndCsr('ecdsa-p256').csrPem),
       });
       const leaf = new X509Certificate(response.workload_certificate);
-      expect(leaf.subjectAltName).toBe('URI:spiffe://public/ns/shop/orders');
+      expect(leaf.subjectAltName).toBe('URI:spiffe://example.org/ns/shop/orders');
       expect(leaf.verify(new X509Certificate(data['issuer.crt'] as string).publicKey)).toBe(true);
     } finally {
       client.close();
@@ -114,18 +125,11 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
   });
 
   it('holds the leader Lease under its pod name and publishes the anchors in every namespace', async () => {
+    await waitUntil(() => leaseHolder(server) === 'dapr-sentry-0', 'the lease');
+    const anchors = secretData(server, CA_NAMESPACE)['ca.crt'];
     await waitUntil(
       () =>
-        (
-          server.store.get('leases', NAMESPACE, 'warden-leader') as
-            { spec?: { holderIdentity?: string } } | undefined
-        )?.spec?.holderIdentity === 'dapr-sentry-0',
-      'the lease',
-    );
-    const anchors = secretData(server, NAMESPACE)['ca.crt'];
-    await waitUntil(
-      () =>
-        ['default', 'kube-system', NAMESPACE].every(
+        ['default', 'kube-system', 'shop', CA_NAMESPACE].every(
           (ns) => configMapData(server, ns, 'dapr-root-ca.crt')?.['ca.crt'] === anchors,
         ),
       'anchors ConfigMaps',
@@ -135,28 +139,25 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
 
   it('counts a refused Secret update in warden_trust_reload_failures_total and keeps serving', async () => {
     const other = (await generateTrustMaterial({ trustDomain: 'cluster.local' })).material;
-    const good = secretData(server, NAMESPACE)['issuer.key'] as string;
-    putSecretKeys(server, NAMESPACE, { 'issuer.key': other.issuerKeyPem });
+    const good = secretData(server, CA_NAMESPACE)['issuer.key'] as string;
+    putSecretKeys(server, CA_NAMESPACE, { 'issuer.key': other.issuerKeyPem });
     await waitUntil(
       async () => (await metric(serve.metricsPort, 'warden_trust_reload_failures_total')) >= 1,
       'the refusal to be counted',
     );
     expect(await healthz(serve.healthzPort)).toBe(200);
-    putSecretKeys(server, NAMESPACE, { 'issuer.key': good });
+    putSecretKeys(server, CA_NAMESPACE, { 'issuer.key': good });
   });
 
-  it('never writes the token to its logs, and releases the Lease on SIGTERM', async () => {
+  it('never writes a token or a key to its logs, and releases the Lease on SIGTERM', async () => {
     const exit = await serve.stop('SIGTERM');
     expect(exit.code).toBe(0);
-    const lease = server.store.get('leases', NAMESPACE, 'warden-leader') as {
-      spec?: { holderIdentity?: string };
-    };
-    expect(lease.spec?.holderIdentity).toBeUndefined();
-    expect(serve.stderr()).not.toContain(token);
+    expect(leaseHolder(server)).toBeUndefined();
+    for (const t of issuedTokens) expect(serve.stderr()).not.toContain(t);
     expect(serve.stderr()).not.toContain('PRIVATE KEY');
   });
 
-  it('refuses to start, with a clear message, when the API server is down', async () => {
+  it('refuses to start (exit 1, saying why) when the API server is down', async () => {
     const down = await KubeApiServer.start();
     const downConfig = path.join(dir, 'down.yaml');
     await writeFile(downConfig, down.kubeconfigYaml(), { mode: 0o600 });
@@ -168,8 +169,6 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
         'kubernetes',
         '--kubeconfig',
         downConfig,
-        '--config',
-        config,
         '--port',
         '0',
         '--healthz-port',
@@ -179,11 +178,12 @@ describe('warden serve --mode kubernetes (child process, test API server)', () =
         '--workers',
         '1',
       ],
-      { cwd: dir, env: { NAMESPACE } },
+      { cwd: dir, env: { NAMESPACE: CA_NAMESPACE } },
     );
+    // The Configuration is the first thing read from the cluster (its loader gives up at its
+    // deadline); the trust material's own refusal is tested in kubernetes-ha.test.ts.
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('ERR_TRUST_MATERIAL_IO');
-    expect(run.stderr).toContain(`dapr-trust-bundle" in namespace "${NAMESPACE}"`);
-    expect(run.stderr).toContain(`${down.url} is unreachable`);
+    expect(run.stderr).toContain('ECONNREFUSED');
+    expect(run.stdout).toBe('');
   });
 });

@@ -517,6 +517,54 @@ describe('secretstores.kubernetes behaviour against the Kubernetes API test serv
       await waitForValue(store, 'rotating', { password: 'v3' });
     });
 
+    it('tells change listeners about data changes seen by the watch, not about metadata-only updates', async () => {
+      let heard = 0;
+      const off = store.onSecretsChanged(() => (heard += 1));
+      try {
+        const put = (data: Record<string, string>, labels: Record<string, string> = {}): void => {
+          h.server.store.put({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'listened', namespace: 'cached', labels },
+            stringData: data,
+          });
+        };
+        put({ password: 'a' });
+        await waitUntil(() => heard === 1, 'the ADDED event');
+        put({ password: 'b' });
+        await waitUntil(() => heard === 2, 'the MODIFIED event');
+        put({ password: 'b' }, { relabelled: 'yes' }); // MODIFIED, same data
+        h.server.store.put({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'marker', namespace: 'cached' },
+          stringData: { k: 'v' },
+        });
+        await waitUntil(() => heard === 3, 'the marker after the label-only update');
+        h.server.store.delete('secrets', 'cached', 'listened');
+        await waitUntil(() => heard === 4, 'the DELETED event');
+        // A change the watch missed (history expired) is noticed by the re-list.
+        h.server.clearRequests();
+        h.server.store.put({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'elsewhere', namespace: 'ns-default' },
+        });
+        h.server.expireHistory();
+        h.server.dropWatches();
+        h.server.store.delete('secrets', 'cached', 'marker');
+        await waitUntil(() => heard === 5 && store.ready(), 'the re-list');
+        expect(
+          h.server.requests.filter(
+            (r) => r.verb === 'list' && r.namespace === 'cached' && !r.watch,
+          ),
+        ).toHaveLength(1);
+        await expect(store.get('marker')).rejects.toMatchObject({ code: 'ERR_SECRET_NOT_FOUND' });
+      } finally {
+        off();
+      }
+    });
+
     it('reads other namespaces through the API', async () => {
       h.server.clearRequests();
       h.server.store.put({

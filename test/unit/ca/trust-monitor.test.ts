@@ -5,6 +5,7 @@ import { startFileCa } from '../../../src/ca/file-ca.js';
 import type { Scheduler } from '../../../src/ca/scheduler.js';
 import { createTrustMetrics, TRUST_METRIC_NAMES } from '../../../src/ca/trust-metrics.js';
 import { startTrustMonitor } from '../../../src/ca/trust-monitor.js';
+import { createSentryMetrics } from '../../../src/issuer/metrics.js';
 import { ManualClock } from '../../../src/shared/clock.js';
 import { captureLogs } from '../../support/capture-logs.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
@@ -104,5 +105,32 @@ describe('the trust monitor (expiry warnings and metrics)', () => {
     expect(await metric(registry, TRUST_METRIC_NAMES.issuerChanged)).toBe(0);
     await ca.close();
     monitor.close();
+  });
+
+  it('shares one registry with the gRPC edge, which then owns Dapr’s two issuer metrics', async () => {
+    const registry = new Registry();
+    createSentryMetrics(registry);
+    expect(() => createTrustMetrics(registry)).toThrow(/already been registered/);
+    const shared = new Registry();
+    createSentryMetrics(shared);
+    const metrics = createTrustMetrics(shared, { daprIssuerMetrics: false });
+    const ca = await startFileCa({
+      credentialsDir: path.join(root, 'shared'),
+      trustDomain: 'example.org',
+    });
+    try {
+      metrics.observeBundle(ca.current());
+      metrics.issuerChanged();
+      const names = (await shared.getMetricsAsJSON()).map((m) => m.name);
+      for (const name of Object.values(TRUST_METRIC_NAMES)) expect(names).toContain(name);
+      // Untouched by the trust metrics: the edge sets them.
+      expect(await metric(shared, TRUST_METRIC_NAMES.issuerChanged)).toBe(0);
+      expect(await metric(shared, TRUST_METRIC_NAMES.issuerExpiry)).toBe(0);
+      expect(
+        (await shared.getSingleMetric(TRUST_METRIC_NAMES.rootExpiry)?.get())?.values,
+      ).toHaveLength(1);
+    } finally {
+      await ca.close();
+    }
   });
 });

@@ -1,12 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import {
-  resolveServeSettings,
-  SERVE_FLAGS,
-  validateServeInvocation,
-} from '../../../src/cli/serve-flags.js';
+import { resolveServeSettings, SERVE_FLAGS } from '../../../src/cli/serve-flags.js';
 import { leaderIdentity } from '../../../src/cli/kubernetes-mode.js';
 import { defaultDaprConfiguration } from '../../../src/shared/config/dapr-configuration.js';
 import { readEnv } from '../../../src/shared/env.js';
@@ -36,7 +29,6 @@ describe('warden serve: kubernetes-mode flags', () => {
       anchorsConfigMapName: 'dapr-root-ca.crt',
       anchorsNamespaceSelector: undefined,
       podName: 'dapr-sentry-7f9c',
-      inCluster: false,
     });
   });
 
@@ -85,24 +77,6 @@ describe('warden serve: kubernetes-mode flags', () => {
 
   it('leaves --jwt-enabled alone in standalone mode', () => {
     expect(resolve(['--mode', 'standalone', '--jwt-enabled']).ok).toBe(true);
-  });
-
-  it('reads a --config that names a file in kubernetes mode (until the cluster loader is wired in)', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'warden-k8s-flags-'));
-    try {
-      const file = path.join(dir, 'configuration.yaml');
-      await writeFile(
-        file,
-        'apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n    tokenValidators: [{name: insecure}]\n',
-      );
-      const result = await validateServeInvocation(
-        ['--mode', 'kubernetes', '--config', file],
-        readEnv({}),
-      );
-      expect(result.ok && result.settings.validators.enabled).toEqual([{ name: 'insecure' }]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 
   it('names this replica by POD_NAME, else by host name and pid', () => {

@@ -431,18 +431,25 @@ describe('warden serve --validate', () => {
       ['--mode', 'kubernetes', '--config', 'custom'],
       STANDALONE_ENV,
       {
-        loadConfiguration: async (ref) => {
-          refs.push(ref);
+        loadConfiguration: async (ref, context) => {
+          refs.push(ref, context);
           return JWKS_ONLY;
         },
       },
     );
-    expect(refs).toEqual([{ kind: 'kubernetes', name: 'custom' }]);
+    expect(refs).toEqual([
+      { kind: 'kubernetes', name: 'custom' },
+      { namespace: STANDALONE_ENV.namespace, kubeconfig: undefined },
+    ]);
     expect(result.ok && result.settings.validators.defaultName).toBeNull();
-    const without = await validateServeInvocation(['--mode', 'kubernetes'], STANDALONE_ENV);
+    // The default loader asks the API server --kubeconfig points at; a missing file is a problem.
+    const without = await validateServeInvocation(
+      ['--mode', 'kubernetes', '--kubeconfig', '/nonexistent/kubeconfig'],
+      STANDALONE_ENV,
+    );
     expect(without).toMatchObject({
       ok: false,
-      problems: [{ message: expect.stringMatching(/needs the kubernetes loader/) }],
+      problems: [{ message: expect.stringMatching(/kubeconfig \/nonexistent\/kubeconfig could not be loaded \(ENOENT\)/) }],
     });
   });
 });

@@ -42,6 +42,7 @@ describe('secretstores.kubernetes metadata', () => {
         requestTimeout: '2s',
         maxRetries: '0',
         other: 'x',
+        cacheTTL: '30s', // the resolver's field: known, not reported as ignored
       }),
     ).toEqual({
       defaultNamespace: 'apps',

@@ -13,6 +13,7 @@ import {
 import { isDns1123Label, isDns1123Subdomain } from '../../../shared/kube-names.js';
 import type { Logger } from '../../../shared/logger.js';
 import { printable } from '../../../shared/spiffe-id.js';
+import { ChangeListeners, type SecretChangeSource } from '../../secret-change-source.js';
 import type {
   RequestMetadata,
   SecretData,
@@ -38,8 +39,12 @@ export interface KubernetesSecretStoreContext {
   readonly random?: () => number;
 }
 
-/** The store plus what only this implementation offers. */
-export interface KubernetesSecretStore extends SecretStore {
+/**
+ * The store plus what only this implementation offers. With `cacheMode: watch` it reports
+ * changes of its namespace's Secrets (from the watch) to change listeners; without a cache
+ * it has nothing to notice them with and never reports.
+ */
+export interface KubernetesSecretStore extends SecretStore, SecretChangeSource {
   /** Resolves when ready() is true (at once without a cache; after the first list with one) or the store is closed. */
   whenReady(): Promise<void>;
 }
@@ -90,6 +95,7 @@ class KubernetesSecretStoreImpl implements KubernetesSecretStore {
   /** The namespace without a request's say: NAMESPACE, else defaultNamespace. */
   readonly #homeNamespace: string | undefined;
   readonly #cache: SecretWatchCache | undefined;
+  readonly #listeners = new ChangeListeners();
   #closed = false;
 
   constructor(
@@ -128,6 +134,7 @@ class KubernetesSecretStoreImpl implements KubernetesSecretStore {
         logger: this.#logger,
         clock: this.#clock,
         random: this.#random,
+        onChanged: () => this.#listeners.emit(),
         list: () =>
           this.#api.listNamespacedSecret(
             { namespace },
@@ -145,6 +152,10 @@ class KubernetesSecretStoreImpl implements KubernetesSecretStore {
   ready(): boolean {
     if (this.#closed) return false;
     return this.#cache === undefined || this.#cache.synced;
+  }
+
+  onSecretsChanged(listener: () => void): () => void {
+    return this.#listeners.onSecretsChanged(listener);
   }
 
   whenReady(): Promise<void> {
@@ -203,6 +214,7 @@ class KubernetesSecretStoreImpl implements KubernetesSecretStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#listeners.clear();
     await this.#cache?.stop();
   }
 

@@ -31,6 +31,8 @@ const KNOWN_FIELDS = new Set([
   'cacheMode',
   'requestTimeout',
   'maxRetries',
+  // read by the resolver (a TTL cache in front of every store), not by the store
+  'cacheTTL',
 ]);
 
 /** Every problem at once, each naming its field. */

@@ -20,6 +20,12 @@ export interface SecretWatchCacheOptions {
   /** Server-side lifetime of one watch request. */
   readonly watchTimeoutSeconds?: number;
   readonly random?: () => number;
+  /**
+   * Told when a Secret's data changed, appeared or disappeared after the first sync (a watch
+   * event, or a re-list that differs from what was mirrored). Not told about bookmarks,
+   * metadata-only updates or the first list.
+   */
+  readonly onChanged?: () => void;
 }
 
 type WatchOutcome = 'closed' | 'expired' | 'error';
@@ -36,10 +42,19 @@ export function decodeSecretData(data: Readonly<Record<string, string>> | undefi
   return Object.freeze(out);
 }
 
+/** Same keys and values (data maps are small; order of keys does not matter). */
+export function sameSecretData(a: SecretData | undefined, b: SecretData | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
 export class SecretWatchCache {
   readonly #options: SecretWatchCacheOptions;
   readonly #random: () => number;
   #entries = new Map<string, SecretData>();
+  #everSynced = false;
   #resourceVersion = '';
   #synced = false;
   #stopped = false;
@@ -156,6 +171,12 @@ export class SecretWatchCache {
       const name = secret.metadata?.name;
       if (name) entries.set(name, decodeSecretData(secret.data));
     }
+    // A re-list (after 410 or a failed watch) may carry changes the lost watch never delivered.
+    const changed =
+      this.#everSynced &&
+      (entries.size !== this.#entries.size ||
+        [...entries].some(([name, data]) => !sameSecretData(data, this.#entries.get(name))));
+    this.#everSynced = true;
     this.#entries = entries;
     this.#resourceVersion = list.metadata?.resourceVersion ?? '';
     this.#synced = true;
@@ -164,6 +185,18 @@ export class SecretWatchCache {
       'kubernetes secret cache synced',
     );
     for (const resolve of this.#syncWaiters.splice(0)) resolve();
+    if (changed) this.#notify();
+  }
+
+  #notify(): void {
+    try {
+      this.#options.onChanged?.();
+    } catch (err) {
+      this.#options.logger.warn(
+        { namespace: this.namespace, error: String(err) },
+        'kubernetes secret cache: a change listener failed',
+      );
+    }
   }
 
   #watchOnce(): Promise<WatchOutcome> {
@@ -225,11 +258,18 @@ export class SecretWatchCache {
     const obj = object as V1Secret & { code?: number };
     switch (type) {
       case 'ADDED':
-      case 'MODIFIED':
-        if (obj.metadata?.name) this.#entries.set(obj.metadata.name, decodeSecretData(obj.data));
+      case 'MODIFIED': {
+        const name = obj.metadata?.name;
+        if (name) {
+          const data = decodeSecretData(obj.data);
+          const changed = !sameSecretData(data, this.#entries.get(name));
+          this.#entries.set(name, data);
+          if (changed) this.#notify();
+        }
         break;
+      }
       case 'DELETED':
-        if (obj.metadata?.name) this.#entries.delete(obj.metadata.name);
+        if (obj.metadata?.name && this.#entries.delete(obj.metadata.name)) this.#notify();
         break;
       case 'BOOKMARK':
         break;

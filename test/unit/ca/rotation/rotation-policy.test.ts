@@ -7,9 +7,11 @@ import {
   prepareAt,
   propagationWindowMs,
   retirementAllowedAt,
+  rotationPolicyFromMtls,
   rotationPolicyProblems,
   type RotationPolicy,
 } from '../../../../src/ca/rotation/rotation-policy.js';
+import { parseDaprConfiguration } from '../../../../src/shared/config/dapr-configuration.js';
 import {
   IDLE_ROTATION_STATE,
   type RotationState,
@@ -142,5 +144,63 @@ describe('rotation thresholds', () => {
 
   it('accepts the defaults', () => {
     expect(rotationPolicyProblems(DEFAULT_ROTATION_POLICY)).toEqual([]);
+  });
+});
+
+describe('the rotation policy a Configuration describes (the schema warden serve reads)', () => {
+  const configuration = (mtls: string) =>
+    parseDaprConfiguration(
+      `apiVersion: dapr.io/v1alpha1\nkind: Configuration\nspec:\n  mtls:\n${mtls}`,
+      'test.yaml',
+    );
+
+  it('is Dapr’s and Warden’s defaults when spec.mtls says nothing', () => {
+    expect(rotationPolicyFromMtls(configuration('    enabled: true\n').mtls)).toEqual(
+      DEFAULT_ROTATION_POLICY,
+    );
+    expect(DEFAULT_ROTATION_POLICY).toEqual({
+      workloadCertTtlMs: DAY,
+      allowedClockSkewMs: 15 * 60_000,
+      propagationWindowMs: null,
+      rootRotation: { enabled: true, prepareAtFraction: 1 / 2, activateAtFraction: 5 / 6 },
+      issuerRenewal: { enabled: true, renewAtFraction: 2 / 3 },
+    });
+  });
+
+  it('takes workloadCertTTL, allowedClockSkew and the rotation fields', () => {
+    const policy = rotationPolicyFromMtls(
+      configuration(
+        [
+          '    workloadCertTTL: 1h30m',
+          '    allowedClockSkew: 2m',
+          '    rootRotation: {enabled: false, prepareAtFraction: 0.6, activateAtFraction: 0.9, propagationWindow: 3h}',
+          '    issuerRenewal: {renewAtFraction: 0.75}',
+          '',
+        ].join('\n'),
+      ).mtls,
+    );
+    expect(policy).toEqual({
+      workloadCertTtlMs: 90 * 60_000,
+      allowedClockSkewMs: 2 * 60_000,
+      propagationWindowMs: 3 * HOUR,
+      rootRotation: { enabled: false, prepareAtFraction: 0.6, activateAtFraction: 0.9 },
+      issuerRenewal: { enabled: true, renewAtFraction: 0.75 },
+    });
+    expect(Object.isFrozen(policy.rootRotation)).toBe(true);
+  });
+
+  it('lets flags (for CRDs that prune Warden’s fields) win over the Configuration', () => {
+    const mtls = configuration(
+      '    rootRotation: {enabled: false, propagationWindow: 3h}\n    issuerRenewal: {enabled: true}\n',
+    ).mtls;
+    const policy = rotationPolicyFromMtls(mtls, {
+      rootRotationEnabled: true,
+      issuerRenewalEnabled: false,
+      propagationWindowMs: 0,
+    });
+    expect(policy.rootRotation.enabled).toBe(true);
+    expect(policy.issuerRenewal.enabled).toBe(false);
+    expect(policy.propagationWindowMs).toBe(0);
+    expect(propagationWindowMs(rotationPolicyFromMtls(mtls))).toBe(3 * HOUR);
   });
 });

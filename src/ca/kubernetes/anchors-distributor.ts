@@ -210,9 +210,13 @@ export function startAnchorsDistributor(options: AnchorsDistributorOptions): Anc
         again = false;
         await pass();
       } while (again && !closed);
-    })().finally(() => {
-      running = null;
-    });
+    })()
+      .catch((err: unknown) => {
+        logger.error({ error: describeError(err) }, 'anchors distribution pass failed');
+      })
+      .finally(() => {
+        running = null;
+      });
   }
 
   async function pass(): Promise<void> {

@@ -83,6 +83,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       logger,
       metrics,
       clock,
+      inFlightLimits: settings.inFlightLimits,
     });
     cleanups.push(() => grpc.close(0));
 

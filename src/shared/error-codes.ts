@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   ERR_IDENTITY_DENIED: 'The identity token did not prove the requested identity.',
   ERR_VALIDATOR_UNAVAILABLE: 'The validator cannot check identities right now (not ready, API unreachable).',
   ERR_OVERLOADED: 'Too many requests are in flight; retry with backoff.',
+  ERR_DEADLINE_EXCEEDED: "The caller's deadline passed (or it cancelled) before the CA finished; nothing was issued.",
   ERR_SIGNING_FAILED: 'Signing failed inside the CA; details are in the server log only.',
   // Trust material (root, issuer, anchors)
   ERR_TRUST_MATERIAL_INVALID: 'Loaded trust material failed validation (file/key named in the message).',

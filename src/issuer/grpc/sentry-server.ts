@@ -8,6 +8,12 @@ import type { CertificateSigner } from '../certificate-signer.js';
 import { createSentryMetrics, type SentryMetrics } from '../metrics.js';
 import { MAX_REQUEST_BYTES } from '../request-rules.js';
 import type { ValidatorRegistry } from '../validator-registry.js';
+import {
+  DEFAULT_IN_FLIGHT_LIMITS,
+  InFlightLimiter,
+  limitInFlight,
+  type InFlightLimits,
+} from './in-flight-limit.js';
 import { loadSentryServiceDefinition } from './sentry-proto.js';
 import { ServingCertificate, type ServingMaterial } from './serving-certificate.js';
 import { createSignCertificateHandler } from './sign-certificate-handler.js';
@@ -60,6 +66,8 @@ export interface SentryServerOptions {
   readonly clock?: Clock;
   /** Whole-message cap (default 64 KiB), enforced by grpc-js before the request is decoded. */
   readonly maxRequestBytes?: number;
+  /** Calls worked on at once, overall and per caller address (default DEFAULT_IN_FLIGHT_LIMITS). */
+  readonly inFlightLimits?: InFlightLimits;
 }
 
 export interface SentryServer {
@@ -127,15 +135,20 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     // The answer is a few certificates; nothing legitimate comes close to this.
     'grpc.max_send_message_length': 1024 * 1024,
   });
+  const limiter = new InFlightLimiter(options.inFlightLimits ?? DEFAULT_IN_FLIGHT_LIMITS);
   server.addService(loadSentryServiceDefinition(), {
-    SignCertificate: createSignCertificateHandler({
-      signer: options.signer,
-      validators: options.validators,
-      caNamespace: options.caNamespace,
-      maxRequestBytes,
-      logger,
-      metrics,
-    }),
+    SignCertificate: limitInFlight(
+      createSignCertificateHandler({
+        signer: options.signer,
+        validators: options.validators,
+        caNamespace: options.caNamespace,
+        maxRequestBytes,
+        logger,
+        metrics,
+      }),
+      limiter,
+      { logger, metrics },
+    ),
   });
 
   const host = options.listenAddress.includes(':')

@@ -72,16 +72,19 @@ export function hostileJwtKeys(): Promise<HostileJwtKeys> {
   return sharedKeys;
 }
 
-export async function startHostileWarden(
-  options: HostileWardenOptions = {},
-): Promise<HostileWarden> {
-  const directory = await mkdtemp(path.join(tmpdir(), 'warden-hostile-'));
-  const credentialsDir = options.credentialsDir ?? path.join(directory, 'credentials');
-  const keys = await hostileJwtKeys();
+/**
+ * Writes the Configuration (insecure + jwks validators, unless `withoutJwks`) and the JWKS
+ * file the jwks validator reads into `directory`; returns the Configuration's path.
+ */
+export async function writeHostileConfiguration(
+  directory: string,
+  keys: HostileJwtKeys,
+  options: Pick<HostileWardenOptions, 'jwksSource' | 'withoutJwks' | 'jwksMinRefreshInterval'> = {},
+): Promise<string> {
   const jwksFile = path.join(directory, 'jwks.json');
   await writeFile(jwksFile, jwks(keys.es256.publicJwk, keys.rsa.publicJwk));
   const validators = options.withoutJwks
-    ? ''
+    ? '  mtls: {}\n'
     : `  mtls:
     tokenValidators:
       - name: insecure
@@ -94,8 +97,18 @@ export async function startHostileWarden(
   const configFile = path.join(directory, 'config.yaml');
   await writeFile(
     configFile,
-    `apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: hostile\nspec:\n${validators || '  mtls: {}\n'}`,
+    `apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: hostile\nspec:\n${validators}`,
   );
+  return configFile;
+}
+
+export async function startHostileWarden(
+  options: HostileWardenOptions = {},
+): Promise<HostileWarden> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'warden-hostile-'));
+  const credentialsDir = options.credentialsDir ?? path.join(directory, 'credentials');
+  const keys = await hostileJwtKeys();
+  const configFile = await writeHostileConfiguration(directory, keys, options);
   const argv = [
     '--issuer-credentials',
     credentialsDir,

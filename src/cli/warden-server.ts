@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { startFileCa } from '../ca/file-ca.js';
+import { issuerChainValidAt } from '../ca/issuer-validity.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
@@ -89,6 +90,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
+    readiness.register('issuer-validity', () => issuerChainValidAt(ca.current(), clock.now()));
     registerIssuerReadiness(readiness, grpc, validators);
     const health = await startHealthServer({ readiness, ...settings.healthz });
     cleanups.push(() => health.close());

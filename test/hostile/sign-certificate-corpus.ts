@@ -144,7 +144,7 @@ const csr = (text: string | Uint8Array): Buffer => Buffer.from(text);
 
 /** A request the insecure validator would grant, with fields overridden. */
 export function insecureRequest(
-  f: SignCorpusFixtures,
+  f: Pick<SignCorpusFixtures, 'p256'>,
   overrides: Partial<WireSignRequest> = {},
 ): WireSignRequest {
   return {
@@ -166,7 +166,7 @@ export function goodClaims(overrides: Claims = {}): Claims {
 }
 
 export function jwksRequest(
-  f: SignCorpusFixtures,
+  f: Pick<SignCorpusFixtures, 'p256'>,
   token: string,
   overrides: Partial<WireSignRequest> = {},
 ): WireSignRequest {

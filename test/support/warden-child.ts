@@ -15,6 +15,8 @@ export interface WardenChild {
   readonly process: ChildProcess;
   readonly grpcPort: number;
   readonly healthzPort: number;
+  /** The warden process's own pid (from its log; differs from process.pid under a wrapper). */
+  readonly wardenPid: number;
   readonly credentialsDir: string;
   /** Every stderr line so far (the JSON log, and any crash report). */
   readonly stderrLines: string[];
@@ -33,6 +35,8 @@ export interface WardenChildOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Runs the command through `sh -c` with this prefix (e.g. `ulimit -f 0;`). */
   readonly shellPrefix?: string;
+  /** Runs the command under this program and arguments (e.g. strace); exclusive with shellPrefix. */
+  readonly wrapper?: readonly string[];
   readonly startTimeoutMs?: number;
 }
 
@@ -61,13 +65,22 @@ export async function startWardenChild(options: WardenChildOptions): Promise<War
     ...options.env,
   };
   const child =
-    options.shellPrefix === undefined
-      ? spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(
-          '/bin/sh',
-          ['-c', `${options.shellPrefix} exec "$0" "$@"`, process.execPath, ...argv],
-          { env, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
+    options.wrapper !== undefined
+      ? spawn(
+          options.wrapper[0] as string,
+          [...options.wrapper.slice(1), process.execPath, ...argv],
+          {
+            env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        )
+      : options.shellPrefix === undefined
+        ? spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(
+            '/bin/sh',
+            ['-c', `${options.shellPrefix} exec "$0" "$@"`, process.execPath, ...argv],
+            { env, stdio: ['ignore', 'pipe', 'pipe'] },
+          );
   const stderrLines: string[] = [];
   let buffered = '';
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -77,42 +90,46 @@ export async function startWardenChild(options: WardenChildOptions): Promise<War
       resolve(exitInfo);
     });
   });
-  const ports = await new Promise<{ grpc: number; healthz: number }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`warden serve did not start:\n${stderrLines.join('\n')}`)),
-      options.startTimeoutMs ?? 20_000,
-    );
-    child.stderr?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline = buffered.indexOf('\n');
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        stderrLines.push(line);
-        if (line.includes('"warden is serving"')) {
-          const parsed = JSON.parse(line) as { grpc: string; healthz: string };
-          clearTimeout(timer);
-          resolve({
-            grpc: Number(parsed.grpc.split(':').at(-1)),
-            healthz: Number(parsed.healthz.split(':').at(-1)),
-          });
-        }
-        newline = buffered.indexOf('\n');
-      }
-    });
-    void exited.then((info) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `warden serve exited (${JSON.stringify(info)}) before serving:\n${[...stderrLines, buffered].join('\n')}`,
-        ),
+  const ports = await new Promise<{ grpc: number; healthz: number; pid: number }>(
+    (resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`warden serve did not start:\n${stderrLines.join('\n')}`)),
+        options.startTimeoutMs ?? 20_000,
       );
-    });
-  });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline = buffered.indexOf('\n');
+        while (newline !== -1) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          stderrLines.push(line);
+          if (line.includes('"warden is serving"')) {
+            const parsed = JSON.parse(line) as { grpc: string; healthz: string; pid: number };
+            clearTimeout(timer);
+            resolve({
+              grpc: Number(parsed.grpc.split(':').at(-1)),
+              healthz: Number(parsed.healthz.split(':').at(-1)),
+              pid: parsed.pid,
+            });
+          }
+          newline = buffered.indexOf('\n');
+        }
+      });
+      void exited.then((info) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `warden serve exited (${JSON.stringify(info)}) before serving:\n${[...stderrLines, buffered].join('\n')}`,
+          ),
+        );
+      });
+    },
+  );
   return {
     process: child,
     grpcPort: ports.grpc,
     healthzPort: ports.healthz,
+    wardenPid: ports.pid,
     credentialsDir: options.credentialsDir,
     stderrLines,
     exited,
@@ -120,8 +137,20 @@ export async function startWardenChild(options: WardenChildOptions): Promise<War
     alive: () => exitInfo === null,
     async stop(graceMs = 5000) {
       if (exitInfo !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      // Signal warden itself: a wrapper (strace) might not pass SIGTERM on.
+      try {
+        process.kill(ports.pid, 'SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        try {
+          process.kill(ports.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, graceMs);
       await exited;
       clearTimeout(timer);
     },

@@ -70,6 +70,19 @@ describe('the JWKS source unreachable', () => {
     expect(outcome.kind).toBe('issued');
   });
 
+  it('refuses a JWKS answer over 1 MiB without becoming ready', async () => {
+    source.status = 200;
+    source.body = JSON.stringify({ keys: [], padding: 'x'.repeat(2 * 1024 * 1024) });
+    clock.advance(5_000);
+    expect(await jwksCall()).toMatchObject({ kind: 'refused', code: GrpcStatus.UNAVAILABLE });
+    expect((await w.healthz()).status).toBe(503);
+    const warning = w.log
+      .lines()
+      .filter((l) => l.msg === 'jwks: cannot load keys from the source')
+      .at(-1);
+    expect(String(warning?.err)).toContain('larger than 1048576 bytes');
+  });
+
   it('recovers by itself once the source answers: the next request after the retry spacing loads the keys', async () => {
     const keys = await hostileJwtKeys();
     source.body = jwks(keys.es256.publicJwk, keys.rsa.publicJwk);

@@ -15,6 +15,16 @@ const LEAF_EXTENSIONS = [
   '2.5.29.37', // extKeyUsage
 ].sort();
 
+/**
+ * The DER of a CSR PEM read the way RFC 7468's lax grammar (and Go's pem.Decode) reads it:
+ * whitespace inside the base64 ignored. Null when there is no CERTIFICATE REQUEST block.
+ */
+export function laxCsrDer(pem: string): Buffer | null {
+  const match =
+    /-----BEGIN CERTIFICATE REQUEST-----([\s\S]*?)-----END CERTIFICATE REQUEST-----/.exec(pem);
+  return match ? Buffer.from((match[1] as string).replace(/\s+/g, ''), 'base64') : null;
+}
+
 export interface DecidedIdentity {
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
@@ -68,7 +78,9 @@ export async function leafProblems(
   const ekuList = (eku?.usages ?? []).map(String).sort();
   if (JSON.stringify(ekuList) !== JSON.stringify(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']))
     problems.push(`extKeyUsage ${JSON.stringify(ekuList)}`);
-  const csr = new x509.Pkcs10CertificateRequest(expected.csrPem);
+  const csrDer = laxCsrDer(expected.csrPem);
+  if (!csrDer) return [...problems, 'the request carried no CERTIFICATE REQUEST block'];
+  const csr = new x509.Pkcs10CertificateRequest(csrDer);
   if (!Buffer.from(leaf.publicKey.rawData).equals(Buffer.from(csr.publicKey.rawData)))
     problems.push("the leaf's public key is not the CSR's");
   if (!(await leaf.verify({ publicKey: issuer.publicKey, signatureOnly: true })))

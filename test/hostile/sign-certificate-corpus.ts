@@ -658,6 +658,13 @@ const SMUGGLING_ROWS: readonly SignCorpusRow[] = [
       dnsNames: [`dapr-webhook.${HOSTILE_NAMESPACE}.svc`],
     },
   ),
+  insecureRow(
+    'spaces and tabs inside the base64 body (RFC 7468 lax, as Go reads PEM): the same CSR, issued',
+    (f) => ({
+      certificate_signing_request: csr(f.p256.pem.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1 \t ')),
+    }),
+    { issued: 'spiffe://public/ns/default/app', dnsNames: [] },
+  ),
   {
     name: 'UNKNOWN (0) uses the default validator and the public trust domain',
     needs: 'insecure',

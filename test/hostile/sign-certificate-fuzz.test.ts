@@ -22,7 +22,7 @@ import {
 } from '../support/sentry-proto-client.js';
 import { makePeculiarCsr, pemBody, toPem, type TestCsr } from '../support/signing-test-pki.js';
 import { startWardenChild, type WardenChild } from '../support/warden-child.js';
-import { leafProblems } from './issued-leaf.js';
+import { laxCsrDer, leafProblems } from './issued-leaf.js';
 import { goodClaims, JWKS_APP, JWKS_SUBJECT } from './sign-certificate-corpus.js';
 import { attemptSign, statusName, type SignOutcome } from './sign-outcome.js';
 
@@ -122,10 +122,18 @@ function mutate(input: Uint8Array, mutations: readonly Mutation[]): Buffer {
 
 // ---------------------------------------------------------------- independent oracles
 
-/** @peculiar/x509's view of a CSR: its SPKI when it parses and its signature verifies. */
+/**
+ * @peculiar/x509's view of a CSR: its SPKI when the DER inside the PEM parses and its
+ * signature verifies. The PEM is read the way RFC 7468's lax grammar (and Go's pem.Decode,
+ * which Dapr sidecars use) reads it: whitespace inside the base64 is ignored. @peculiar's own
+ * PEM reader refuses such whitespace, which is a formatting choice, not a different CSR
+ * (found by this fuzzer; kept as the corpus row "spaces and tabs inside the base64 body").
+ */
 async function independentlyValidCsr(pem: string): Promise<Buffer | null> {
+  const der = laxCsrDer(pem);
+  if (!der) return null;
   try {
-    const csr = new x509.Pkcs10CertificateRequest(pem);
+    const csr = new x509.Pkcs10CertificateRequest(der);
     return (await csr.verify()) ? Buffer.from(csr.publicKey.rawData) : null;
   } catch {
     return null;

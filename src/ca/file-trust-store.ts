@@ -44,6 +44,8 @@ import { MAX_TRUST_FILE_BYTES } from './validate.js';
 export const LOCK_FILE = '.warden.lock';
 export const JOURNAL_FILE = '.warden-create.journal';
 export const STAGING_DIR = '.warden-staging';
+/** writeFileAtomic's temp file for the journal: `.<name>.<12 hex>.tmp`. */
+const JOURNAL_TEMP = /^\.\.warden-create\.journal\.[0-9a-f]{12}\.tmp$/;
 
 /** Points in create() at which `onCreateStep` is called (after the step is durable). */
 export type FileCreateStep =
@@ -184,6 +186,11 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
       );
     }
     await fs.rm(stagingPath, { recursive: true, force: true });
+    // A kill -9 while the journal itself was being written leaves writeFileAtomic's temp
+    // file (never the journal, so nothing above sees it); it is ours by name.
+    for (const name of await fs.readdir(directory).catch(() => [] as string[])) {
+      if (JOURNAL_TEMP.test(name)) await fs.rm(path.join(directory, name), { force: true });
+    }
   }
 
   async function writeNew(material: TrustMaterialPem): Promise<void> {

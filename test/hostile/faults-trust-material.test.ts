@@ -5,6 +5,8 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startFileCa } from '../../src/ca/file-ca.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { startHostileWarden } from '../support/hostile-warden.js';
 import { makePeculiarCsr } from '../support/signing-test-pki.js';
 import { runWardenCli, startWardenChild, WARDEN_MAIN } from '../support/warden-child.js';
@@ -169,6 +171,33 @@ describe('kill -9 during key generation, then restart', () => {
       expect((await readdir(dir)).sort()).toEqual(MATERIAL);
     }, 30_000);
   }
+});
+
+describe('a kill -9 while the creation journal itself is being written', () => {
+  // The window is a millisecond wide (between writeFileAtomic's open and its rename), too
+  // narrow to hit with a timed kill, so the state it leaves is made by hand: the staged
+  // files and the journal's half-written temp file, no journal.
+  it('leaves nothing behind after the restart: the stray temp file is removed with the staging directory', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'warden-journal-temp-'));
+    try {
+      await mkdir(path.join(dir, '.warden-staging'), { mode: 0o700 });
+      await writeFile(path.join(dir, '.warden-staging', 'issuer.key'), 'staged\n');
+      await writeFile(
+        path.join(dir, '..warden-create.journal.0123456789ab.tmp'),
+        '{"version":1,"pid":',
+      );
+      const ca = await startFileCa({
+        credentialsDir: dir,
+        trustDomain: 'localhost',
+        logger: silentLogger,
+      });
+      expect(ca.origin).toBe('generated');
+      await ca.close();
+      expect((await readdir(dir)).sort()).toEqual(MATERIAL);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('credentials directory unusable', () => {

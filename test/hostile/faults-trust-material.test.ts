@@ -167,8 +167,17 @@ describe('kill -9 during key generation, then restart', () => {
       } finally {
         await child.stop();
       }
-      // Recovery left exactly the three files: no staging directory, journal, lock or temp file.
-      expect((await readdir(dir)).sort()).toEqual(MATERIAL);
+      // Recovery left the three files and nothing else: no staging directory, journal or temp
+      // file. A lock whose holder was killed after the commit may stay (a start that finds
+      // complete material needs no lock); it must name a dead process, so it is broken at once.
+      const after = (await readdir(dir)).sort();
+      expect(after.filter((f) => f !== '.warden.lock')).toEqual(MATERIAL);
+      if (after.includes('.warden.lock')) {
+        const holder = JSON.parse(await readFile(path.join(dir, '.warden.lock'), 'utf8')) as {
+          pid: number;
+        };
+        expect(() => process.kill(holder.pid, 0)).toThrow(/ESRCH/);
+      }
     }, 30_000);
   }
 });

@@ -201,42 +201,65 @@ describe('request deadlines', () => {
     await edge.close();
   });
 
-  it('answers DEADLINE_EXCEEDED to a 20 ms deadline and never signs the request the caller gave up on', async () => {
+  const metric = async (series: string): Promise<number> =>
+    metricValue(await edge.metrics.registry.metrics(), series);
+
+  it('answers DEADLINE_EXCEEDED to a 5 ms deadline, and never signs the call the client gave up on', async () => {
     const signed = edge.signer.requests.length;
-    edge.validator.delayMs = 200;
+    const received = await metric('dapr_sentry_cert_sign_request_received_total');
+    edge.validator.delayMs = 300;
     try {
-      const outcome = await attemptSign(edge.client, await request('impatient'), 20);
+      const outcome = await attemptSign(edge.client, await request('impatient'), 5);
       expect(outcome).toMatchObject({ kind: 'refused', code: GrpcStatus.DEADLINE_EXCEEDED });
-      // The validator finishes 180 ms after the client gave up; the edge must stop there.
+      // A call sent afterwards on the same connection is validated after the first (same
+      // delay, later start): once it is answered, the first has been judged too.
+      expect((await attemptSign(edge.client, await request('patient'), 10_000)).kind).toBe(
+        'issued',
+      );
+    } finally {
+      edge.validator.delayMs = 0;
+    }
+    expect(edge.signer.requests.slice(signed).map((r) => r.spiffeId)).toEqual([
+      'spiffe://public/ns/default/patient',
+    ]);
+    // Either the first call never reached the server (the client gave up before sending it)
+    // or the server dropped it and counted it as abandoned.
+    const reached = (await metric('dapr_sentry_cert_sign_request_received_total')) - received;
+    const abandoned = await metric(
+      'dapr_sentry_cert_sign_failure_total{reason="deadline_exceeded"}',
+    );
+    expect([reached, abandoned]).toEqual(reached === 2 ? [2, 1] : [1, 0]);
+  });
+
+  it('drops a call whose deadline passes while it is being validated, before signing, and records it', async () => {
+    const signed = edge.signer.requests.length;
+    const before = edge.log.lines().filter((l) => l.code === 'ERR_DEADLINE_EXCEEDED').length;
+    edge.validator.delayMs = 1500;
+    try {
+      const outcome = await attemptSign(edge.client, await request('outlived'), 500);
+      expect(outcome).toMatchObject({ kind: 'refused', code: GrpcStatus.DEADLINE_EXCEEDED });
       await waitUntil(
-        () => edge.log.lines().some((l) => l.code === 'ERR_DEADLINE_EXCEEDED'),
+        () => edge.log.lines().filter((l) => l.code === 'ERR_DEADLINE_EXCEEDED').length > before,
         'the abandoned call to be recorded',
       );
     } finally {
       edge.validator.delayMs = 0;
     }
     expect(edge.signer.requests.length).toBe(signed);
-    const line = edge.log.lines().find((l) => l.code === 'ERR_DEADLINE_EXCEEDED');
-    expect(line).toMatchObject({
-      event: 'certificate.denied',
-      validator: 'insecure',
-    });
+    const line = edge.log
+      .lines()
+      .filter((l) => l.code === 'ERR_DEADLINE_EXCEEDED')
+      .at(-1);
+    expect(line).toMatchObject({ event: 'certificate.denied', validator: 'insecure' });
     expect(String(line?.reason)).toMatch(
-      /^the (call deadline passed|client cancelled the call) before signing; nothing was issued$/,
+      /^the (call deadline passed|client cancelled the call) before (validation|signing); nothing was issued$/,
     );
     expect(
-      metricValue(
-        await edge.metrics.registry.metrics(),
-        'dapr_sentry_cert_sign_failure_total{reason="deadline_exceeded"}',
-      ),
-    ).toBe(1);
-    expect(edge.log.lines().filter((l) => l.event === 'certificate.issued')).toEqual([]);
-  });
-
-  it('still answers a call with a generous deadline', async () => {
-    const outcome = await attemptSign(edge.client, await request('patient'), 5000);
-    expect(outcome.kind).toBe('issued');
-  });
+      edge.log
+        .lines()
+        .some((l) => l.event === 'certificate.issued' && String(l.spiffeId).endsWith('/outlived')),
+    ).toBe(false);
+  }, 15_000);
 });
 
 /** Fires `count` calls at once over `channels` connections; resolves with every outcome. */

@@ -1,6 +1,7 @@
 // The README's reference tables are generated from the code they describe, so they cannot
 // drift: `npm run docs` rewrites them, and test/unit/docs checks they are current.
 import { Registry } from 'prom-client';
+import { createTrustMetrics } from '../src/ca/trust-metrics.js';
 import { SERVE_FLAGS } from '../src/cli/serve-flags.js';
 import { GRPC_STATUS_BY_CODE } from '../src/issuer/grpc/status-map.js';
 import { createSentryMetrics } from '../src/issuer/metrics.js';
@@ -61,7 +62,9 @@ export function errorCodesTable(): string {
 
 export async function metricsTable(): Promise<string> {
   const registry = new Registry();
+  // As `warden serve` registers them: one registry, the Dapr issuer metrics owned by the edge.
   createSentryMetrics(registry);
+  createTrustMetrics(registry, { daprIssuerMetrics: false });
   createSecretsMetrics(registry);
   const metrics = await registry.getMetricsAsJSON();
   const rows = metrics.map((m) => {

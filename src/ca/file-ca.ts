@@ -16,6 +16,10 @@ export interface FileCaOptions {
   readonly issuerCertificateFilename?: string;
   /** --issuer-key-filename (default issuer.key) */
   readonly issuerKeyFilename?: string;
+  /** --root-key-filename (default root.key): where Warden keeps the key of a root it generated. */
+  readonly rootKeyFilename?: string;
+  /** Keep the generated root's key (default true); see TrustMaterialCaOptions.keepRootKey. */
+  readonly keepRootKey?: boolean;
   /** --trust-domain of generated material (Dapr default localhost). */
   readonly trustDomain: string;
   readonly keyAlgorithm?: KeyAlgorithm;
@@ -42,6 +46,7 @@ export async function startFileCa(options: FileCaOptions): Promise<FileCa> {
       issuerChain: options.issuerCertificateFilename ?? DEFAULT_TRUST_MATERIAL_NAMES.issuerChain,
       issuerKey: options.issuerKeyFilename ?? DEFAULT_TRUST_MATERIAL_NAMES.issuerKey,
     },
+    rootKeyName: options.rootKeyFilename,
     lock: options.lock,
     logger: options.logger,
   });
@@ -55,6 +60,7 @@ export async function startFileCa(options: FileCaOptions): Promise<FileCa> {
     logger: options.logger,
     generateIfAbsent: options.generateIfAbsent,
     expiryWarningDays: options.expiryWarningDays,
+    keepRootKey: options.keepRootKey,
   });
   return { ...ca, store };
 }

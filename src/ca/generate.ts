@@ -60,15 +60,17 @@ export interface GenerateTrustMaterialOptions {
   readonly clock?: Clock;
   /** How far notBefore is backdated (default 15 minutes). */
   readonly backdateMs?: number;
+  /** Constrain the issuer to the trust domain (off by default): see GenerateIssuerOptions. */
+  readonly nameConstraint?: boolean;
 }
 
 export interface GeneratedTrustMaterial {
   /** What a store persists: ca.crt (the root), issuer.crt, issuer.key. */
   readonly material: TrustMaterialPem;
   /**
-   * The root with its key. Stores do not persist the root key (Dapr's layout has no place
-   * for it, and a root key at rest next to the issuer key defeats the two tiers); a caller
-   * that wants to mint further issuers under this root must keep it somewhere itself.
+   * The root with its key. Dapr's three-file layout has no place for the root key; Warden
+   * keeps it as the store's rootKey extra (root.key) when it generated the root, so that it
+   * can renew issuers and rotate the root on its own (see trust-store.ts, rotation/).
    */
   readonly root: CaCredential;
   readonly issuer: CaCredential;
@@ -80,6 +82,14 @@ export interface GenerateIssuerOptions {
   readonly issuerTtlMs?: number;
   readonly clock?: Clock;
   readonly backdateMs?: number;
+  /**
+   * Add a critical URI name constraint that limits the issuer to `spiffe://<trustDomain>/...`
+   * (rule 13). Off by default: in Dapr's model one CA issues into every app's trust domain
+   * (`public` unless an app's Configuration says otherwise) while its own trust domain is
+   * the control plane's (`localhost` by default), and OpenSSL and Go refuse every leaf outside
+   * the constraint. Only for a CA whose workloads all live in its own trust domain.
+   */
+  readonly nameConstraint?: boolean;
 }
 
 /** A fresh self-signed root and an issuer signed by it, validated before they are returned. */
@@ -196,7 +206,9 @@ export async function generateIssuer(
         await x509.SubjectKeyIdentifierExtension.create(spki, false, crypto),
         new x509.AuthorityKeyIdentifierExtension(rootKeyId, false),
         spiffeSan(settings.trustDomain),
-        trustDomainNameConstraint(settings.trustDomain),
+        ...(options.nameConstraint === true
+          ? [trustDomainNameConstraint(settings.trustDomain)]
+          : []),
       ],
     },
     crypto,
@@ -270,9 +282,9 @@ function spiffeSan(trustDomain: string): x509.SubjectAlternativeNameExtension {
 }
 
 /**
- * Rule 13: the issuer may only vouch for names in its own trust domain. NameConstraints
- * with one permitted URI subtree whose base is the bare host; RFC 5280 §4.2.1.10 says
- * the extension MUST be critical. Go reads a host without a leading dot as the host or its
+ * Rule 13 (opt-in, see `nameConstraint`): the issuer may only vouch for names in its own
+ * trust domain. NameConstraints with one permitted URI subtree whose base is the bare host;
+ * RFC 5280 §4.2.1.10 says the extension MUST be critical. Go reads a host without a leading dot as the host or its
  * subdomains, OpenSSL as the exact host: both admit spiffe://<td>/..., which is all we mint.
  * Encoded by hand because @peculiar/x509 has no class for it:
  *   NameConstraints ::= SEQUENCE { permittedSubtrees [0] IMPLICIT SEQUENCE OF

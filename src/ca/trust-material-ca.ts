@@ -28,6 +28,12 @@ export interface TrustMaterialCaOptions {
   readonly generateIfAbsent?: boolean;
   /** Log a warning at start and reload when something expires within this many days (default 30). */
   readonly expiryWarningDays?: number;
+  /**
+   * When Warden generates the root, keep its private key in the store (root.key) so that it
+   * can renew the issuer and rotate the root on its own (default true). With false the key
+   * is discarded: no automatic rotation or renewal, as in Dapr.
+   */
+  readonly keepRootKey?: boolean;
 }
 
 /** The CA's trust material, live: what `issuer` signs with, plus lifecycle. */
@@ -44,6 +50,8 @@ export interface TrustMaterialCa extends TrustSource {
    * watcher may call it on every event.
    */
   reload(): Promise<TrustBundle>;
+  /** Called with the error each time reload() refuses new material; returns an unsubscribe function. */
+  onReloadRefused(listener: (error: unknown) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -74,9 +82,17 @@ export async function startTrustMaterialCa(
         issuerTtlMs: options.issuerTtlMs,
         clock,
       });
-      if ((await store.create(generated.material)) === 'created') {
+      const keepRootKey = options.keepRootKey ?? true;
+      const extras = keepRootKey ? { rootKey: generated.root.privateKeyPem } : {};
+      if ((await store.create(generated.material, extras)) === 'created') {
         origin = 'generated';
         material = generated.material;
+        if (keepRootKey) {
+          logger.info(
+            { store: store.describe(), file: store.extraNames.rootKey },
+            'kept the root key so that Warden can renew the issuer and rotate the root',
+          );
+        }
       } else {
         // Another process or replica won the race: use its material, discard ours.
         material = await store.load();
@@ -120,6 +136,7 @@ export async function startTrustMaterialCa(
   warnAboutExpiry(current, clock, warnDays, logger);
 
   const listeners = new Set<(bundle: TrustBundle) => void>();
+  const refusedListeners = new Set<(error: unknown) => void>();
   let open = true;
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -140,6 +157,13 @@ export async function startTrustMaterialCa(
         { store: store.describe(), generation: current.generation, error: describeError(err) },
         'reload refused: keeping the current trust material',
       );
+      for (const listener of [...refusedListeners]) {
+        try {
+          listener(err);
+        } catch (listenerErr) {
+          logger.error({ error: describeError(listenerErr) }, 'a reload-refused listener failed');
+        }
+      }
       throw err;
     }
     if (
@@ -181,6 +205,12 @@ export async function startTrustMaterialCa(
         listeners.delete(listener);
       };
     },
+    onReloadRefused(listener) {
+      refusedListeners.add(listener);
+      return () => {
+        refusedListeners.delete(listener);
+      };
+    },
     ready: () => open,
     reload() {
       const run = queue.then(doReload, doReload);
@@ -190,6 +220,7 @@ export async function startTrustMaterialCa(
     async close() {
       open = false;
       listeners.clear();
+      refusedListeners.clear();
       await queue;
     },
   };

@@ -33,6 +33,12 @@ const FLAGS: FlagSpecs = {
     description: 'Lifetime of the issuer certificate (never past the root)',
     default: '8760h',
   },
+  'keep-root-key': {
+    kind: 'boolean',
+    description:
+      'Keep the root private key (--root-key-filename) so Warden can renew the issuer and rotate the root',
+    default: 'true',
+  },
 };
 
 /** `warden init`: create a root and an issuer in the credentials directory, then exit. */
@@ -77,7 +83,9 @@ export const initCommand: CliCommand = {
       issuerTtlMs,
       clock: systemClock,
     });
-    if ((await store.create(generated.material)) === 'exists') return refuse();
+    const keepRootKey = flags.values['keep-root-key'] !== false;
+    const extras = keepRootKey ? { rootKey: generated.root.privateKeyPem } : {};
+    if ((await store.create(generated.material, extras)) === 'exists') return refuse();
 
     const report = buildStatusReport(
       createTrustBundle(validateTrustMaterial(generated.material), 1),
@@ -89,9 +97,11 @@ export const initCommand: CliCommand = {
       `Created trust material in ${store.directory}:\n` +
         report.anchors.map((a) => line('root', a)).join('') +
         line('issuer', report.issuer) +
-        // Dapr's layout has no place for the root key, and keeping it next to the issuer key
-        // would defeat the two tiers: say so, so nobody looks for it later.
-        '  The root private key was not stored.\n',
+        // Say where the root key is (or that it is gone), so nobody looks for it later.
+        (keepRootKey
+          ? `  The root private key is in ${store.extraNames.rootKey} (0600): Warden uses it to renew the issuer and rotate the root.\n` +
+            '  Move it offline (and accept manual rotation) if your policy keeps root keys away from the CA.\n'
+          : '  The root private key was not stored: the issuer cannot be renewed under this root, and rotation needs "warden rotate".\n'),
     );
     return 0;
   },

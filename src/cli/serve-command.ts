@@ -47,6 +47,8 @@ export const serveCommand: CliCommand = {
         grpc: `${server.grpc.listenAddress}:${server.grpc.port}`,
         healthz: `${server.health.address}:${server.health.port}`,
         metrics: server.metrics ? `${server.metrics.address}:${server.metrics.port}` : 'disabled',
+        jwt: server.jwt ? server.jwt.keys.current().signingKey.kid : 'disabled',
+        oidc: server.oidc ? server.oidc.server.url : 'disabled',
         trustDomain: settings.trustDomain,
         spiffeId: settings.sentrySpiffeId,
         credentials: settings.credentials.directory,

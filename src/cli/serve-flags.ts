@@ -16,6 +16,7 @@ import {
   type ValidatorPlan,
 } from '../issuer/validator-registry.js';
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
+import { loadKubernetesConfiguration } from '../shared/config/kubernetes-configuration.js';
 import {
   defaultDaprConfiguration,
   loadDaprConfigurationFile,
@@ -25,7 +26,14 @@ import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
+import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
+import {
+  collectRotationServeSettings,
+  ROTATION_SERVE_FLAG_SPECS,
+  type RotationServeSettings,
+} from './rotation-serve-flags.js';
 
 /** Where Dapr Sentry keeps its credentials in a pod; Warden's standalone default is local. */
 export const KUBERNETES_CREDENTIALS_DIRECTORY = '/var/run/secrets/dapr.io/credentials';
@@ -39,8 +47,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 
 /**
- * `warden serve` flags: Dapr Sentry's names and defaults, plus Warden's key and lifetime
- * flags. Defaults that depend on other settings (credentials directory, listen addresses,
+ * `warden serve` flags: Dapr Sentry's names and defaults (JWT/OIDC ones from jwt-flags.ts),
+ * plus Warden's key and lifetime flags. Defaults that depend on other settings (credentials directory, listen addresses,
  * mode, workers) are decided in resolveServeSettings and described here.
  */
 export const SERVE_FLAGS: FlagSpecs = Object.freeze({
@@ -135,6 +143,8 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     description: 'Lifetime of a generated issuer certificate',
     default: '8760h',
   },
+  ...ROTATION_SERVE_FLAG_SPECS,
+  ...JWT_FLAG_SPECS,
   validate: {
     kind: 'boolean',
     description: 'Check flags and Configuration, print the settings or every problem, and exit',
@@ -191,6 +201,12 @@ export interface ServeSettings {
   readonly rootTtlMs: number;
   readonly issuerTtlMs: number;
   readonly leafProfile: LeafProfileOptions;
+  /** Root-key custody, automatic rotation policy and expiry warnings (rotation-serve-flags.ts). */
+  readonly rotation: RotationServeSettings;
+  /** JWT-SVID issuance (`--jwt-*`); key files live in the credentials directory. */
+  readonly jwt: JwtSettings['jwt'];
+  /** The OIDC discovery server (`--oidc-*`); TLS file paths are absolute. */
+  readonly oidc: JwtSettings['oidc'];
   /** Allowed but risky choices, for the log at start-up. */
   readonly warnings: readonly string[];
 }
@@ -217,6 +233,17 @@ export function configurationRefFor(
 const HOSTNAME =
   /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '']);
+
+const LOOPBACK_ADDRESSES = new Set(['localhost', '127.0.0.1', '::1']);
+
+/** Whether two listeners can clash on a port: localhost (the OIDC default) binds a loopback address. */
+function mayShareHost(a: string, b: string): boolean {
+  if (a === b || WILDCARD_ADDRESSES.has(a) || WILDCARD_ADDRESSES.has(b)) return true;
+  return (
+    (a === 'localhost' && LOOPBACK_ADDRESSES.has(b)) ||
+    (b === 'localhost' && LOOPBACK_ADDRESSES.has(a))
+  );
+}
 
 function isListenAddress(value: string): boolean {
   return isIP(value) !== 0 || HOSTNAME.test(value);
@@ -310,6 +337,24 @@ export function resolveServeSettings(
     });
   }
 
+  const jwtResult = collectJwtSettings(flags);
+  if (!jwtResult.ok) problems.push(...jwtResult.problems);
+  const jwtSettings = jwtResult.ok ? jwtResult.settings : null;
+  if (jwtSettings) warnings.push(...jwtSettings.warnings);
+  // The JWT files share the credentials directory with the X.509 material.
+  for (const flag of ['jwt-key-filename', 'jwks-filename']) {
+    const name = stringFlag(flags, flag);
+    if (name !== undefined && distinctFiles.has(name))
+      flagProblem(flag, `"${name}" is also the name of an --issuer-*-filename file`);
+  }
+
+  const rotationResult = collectRotationServeSettings(flags, configuration, {
+    ...fileNames,
+    'jwt-key-filename': stringFlag(flags, 'jwt-key-filename') ?? '',
+    'jwks-filename': stringFlag(flags, 'jwks-filename') ?? '',
+  });
+  if (!rotationResult.ok) problems.push(...rotationResult.problems);
+
   const plan = planValidators(mode, configuration.mtls.tokenValidators);
   const insecureValidatorActive = plan.enabled.some((v) => v.name === 'insecure');
   if (insecureValidatorActive && mode === 'kubernetes') {
@@ -339,15 +384,23 @@ export function resolveServeSettings(
     ['healthz-port', healthz],
   ];
   if (metricsEnabled) ports.push(['metrics-port', metrics]);
+  if (jwtSettings?.oidc.enabled) {
+    const oidcAddress = jwtSettings.oidc.listenAddress;
+    if (!isListenAddress(oidcAddress))
+      flagProblem(
+        'oidc-server-listen-address',
+        `"${oidcAddress}" is not an IP address or host name`,
+      );
+    ports.push([
+      'oidc-server-listen-port',
+      { listenAddress: oidcAddress, port: jwtSettings.oidc.port },
+    ]);
+  }
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       const [nameA, a] = ports[i] as [string, ListenerSettings];
       const [nameB, b] = ports[j] as [string, ListenerSettings];
-      const sameHost =
-        a.listenAddress === b.listenAddress ||
-        WILDCARD_ADDRESSES.has(a.listenAddress) ||
-        WILDCARD_ADDRESSES.has(b.listenAddress);
-      if (a.port !== 0 && a.port === b.port && sameHost)
+      if (a.port !== 0 && a.port === b.port && mayShareHost(a.listenAddress, b.listenAddress))
         flagProblem(nameB, `${b.port} is already used by --${nameA}`);
     }
   }
@@ -415,8 +468,11 @@ export function resolveServeSettings(
     warnings.push('--kubeconfig is ignored in standalone mode');
   }
 
-  if (problems.length > 0) return { ok: false, problems: Object.freeze(problems) };
+  if (problems.length > 0 || jwtSettings === null || !rotationResult.ok)
+    return { ok: false, problems: Object.freeze(problems) };
 
+  const cwd = options.cwd ?? process.cwd();
+  const oidcTls = jwtSettings.oidc.tls;
   const settings: ServeSettings = {
     mode,
     namespace: env.namespace,
@@ -453,6 +509,16 @@ export function resolveServeSettings(
       ttlMs: configuration.mtls.workloadCertTtlMs,
       skewMs: configuration.mtls.allowedClockSkewMs,
     }),
+    rotation: rotationResult.settings,
+    jwt: jwtSettings.jwt,
+    oidc: Object.freeze({
+      ...jwtSettings.oidc,
+      tls: Object.freeze({
+        enabled: oidcTls.enabled,
+        certFile: oidcTls.certFile === undefined ? undefined : path.resolve(cwd, oidcTls.certFile),
+        keyFile: oidcTls.keyFile === undefined ? undefined : path.resolve(cwd, oidcTls.keyFile),
+      }),
+    }),
     warnings: Object.freeze(warnings),
   };
   return { ok: true, settings: Object.freeze(settings) };
@@ -474,25 +540,44 @@ export function buildServeSettings(
   return result.settings;
 }
 
-export interface ValidateServeOptions extends ResolveOptions {
-  /**
-   * Reads the Configuration a ref names. The default handles `embedded` and `file`; the
-   * kubernetes block supplies one that reads the Configuration resource.
-   */
-  readonly loadConfiguration?: (ref: ConfigurationRef) => Promise<DaprConfiguration>;
+/** What reading a `kubernetes` ConfigurationRef needs besides the name. */
+export interface ConfigurationLoadContext {
+  /** The CA's namespace (env NAMESPACE): the Configuration is read there. */
+  readonly namespace: string;
+  /** --kubeconfig, else KUBECONFIG; undefined means the pod's service account (in-cluster). */
+  readonly kubeconfig: string | undefined;
 }
 
-export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<DaprConfiguration> {
+export interface ValidateServeOptions extends ResolveOptions {
+  /**
+   * Reads the Configuration a ref names. The default handles every kind (kubernetes through
+   * the API the context points at); tests supply one bound to a test server.
+   */
+  readonly loadConfiguration?: (
+    ref: ConfigurationRef,
+    context: ConfigurationLoadContext,
+  ) => Promise<DaprConfiguration>;
+}
+
+export async function loadConfigurationFromRef(
+  ref: ConfigurationRef,
+  context?: ConfigurationLoadContext,
+): Promise<DaprConfiguration> {
   switch (ref.kind) {
     case 'embedded':
       return defaultDaprConfiguration();
     case 'file':
       return loadDaprConfigurationFile(ref.path);
     case 'kubernetes':
-      throw new WardenError(
-        'ERR_CONFIG_INVALID',
-        `reading Configuration "${ref.name}" from Kubernetes needs the kubernetes loader`,
-      );
+      if (context === undefined)
+        throw new TypeError('loadConfigurationFromRef needs a context for a kubernetes ref');
+      return loadKubernetesConfiguration(ref.name, {
+        kubeConfig: loadKubeConfig({
+          inCluster: context.kubeconfig === undefined,
+          kubeconfigEnv: context.kubeconfig,
+        }),
+        namespace: context.namespace,
+      });
   }
 }
 
@@ -541,7 +626,10 @@ export async function validateServeInvocation(
   let configuration: DaprConfiguration;
   const configProblems: ConfigProblem[] = [];
   try {
-    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref);
+    configuration = await (options.loadConfiguration ?? loadConfigurationFromRef)(ref, {
+      namespace: env.namespace,
+      kubeconfig: stringFlag(flags, 'kubeconfig') ?? env.kubeconfig,
+    });
   } catch (err) {
     configProblems.push(...problemsFromError(err, '--config'));
     configuration = defaultDaprConfiguration(); // so flag problems are still reported alongside

@@ -7,7 +7,10 @@ import { createTrustBundle } from '../ca/trust-material-ca.js';
 import { validateTrustMaterial } from '../ca/validate.js';
 import { systemClock } from '../shared/clock.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
-import { formatFlagHelp, parseFlags, type FlagSpecs } from '../shared/flags.js';
+import { formatFlagHelp, parseFlags, type FlagSpec, type FlagSpecs } from '../shared/flags.js';
+import { buildRotationStatus, type RotationStatusReport } from '../ca/rotation/rotation-status.js';
+import { inspectRotation } from '../ca/rotation/rotation-view.js';
+import { formatRotationStatus, ROTATION_FLAGS, rotationPolicyFromFlags } from './rotation-flags.js';
 import type { CliCommand } from './command.js';
 import {
   fileTrustStoreFromFlags,
@@ -18,6 +21,8 @@ import {
 
 const FLAGS: FlagSpecs = {
   ...TRUST_MATERIAL_FLAGS,
+  config: ROTATION_FLAGS.config as FlagSpec,
+  'propagation-window': ROTATION_FLAGS['propagation-window'] as FlagSpec,
   'warn-days': {
     kind: 'number',
     description: 'Exit 3 when a certificate expires within this many days',
@@ -60,16 +65,29 @@ export const statusCommand: CliCommand = {
     }
     const store = fileTrustStoreFromFlags(flags);
 
+    const policy = await rotationPolicyFromFlags(flags);
+
     let validated;
+    let rotation: RotationStatusReport;
     try {
-      const material = await store.load();
-      if (material === null) {
+      const stored = await store.read();
+      if (stored === null) {
         throw new WardenError(
           'ERR_TRUST_MATERIAL_INVALID',
           `no trust material in ${store.describe()} (create it with "warden init")`,
         );
       }
-      validated = validateTrustMaterial(material, { clock: systemClock, names: store.names });
+      validated = validateTrustMaterial(stored.material, {
+        clock: systemClock,
+        names: store.names,
+      });
+      // A rotation state that no longer describes the files is as wrong as invalid files.
+      const view = inspectRotation(stored, {
+        clock: systemClock,
+        names: store.names,
+        extraNames: store.extraNames,
+      });
+      rotation = buildRotationStatus(view, policy, systemClock.now());
     } catch (err) {
       if (!isWardenError(err)) throw err;
       if (output === 'json') {
@@ -83,10 +101,24 @@ export const statusCommand: CliCommand = {
     }
 
     const report = buildStatusReport(createTrustBundle(validated, 1), systemClock);
+    // During a rotation the anchors hold both roots, so both are checked; the prepared
+    // next issuer is checked too, since it is what will sign next.
     const expiring = certificatesExpiringWithin(report, warnDays);
+    const limit = Date.parse(report.checkedAt) + warnDays * 86_400_000;
+    const nextIssuerExpiring =
+      rotation.nextIssuer !== null && Date.parse(rotation.nextIssuer.notAfter) <= limit
+        ? [
+            {
+              role: 'next issuer',
+              subject: rotation.nextIssuer.subject,
+              notAfter: rotation.nextIssuer.notAfter,
+            },
+          ]
+        : [];
+    const warnings = [...expiring, ...nextIssuerExpiring];
     if (output === 'json') {
       io.stdout.write(
-        `${JSON.stringify({ valid: true, directory: store.directory, warnDays, expiringWithinWarnDays: expiring.length > 0, ...report }, null, 2)}\n`,
+        `${JSON.stringify({ valid: true, directory: store.directory, warnDays, expiringWithinWarnDays: warnings.length > 0, ...report, rotation }, null, 2)}\n`,
       );
     } else {
       const block = (title: string, c: CertificateStatus): string =>
@@ -104,16 +136,17 @@ export const statusCommand: CliCommand = {
         ),
         ...report.intermediates.map((c, i) => block(`Intermediate ${i + 1}`, c)),
         block('Issuer', report.issuer),
+        formatRotationStatus(rotation),
       ];
-      if (expiring.length > 0) {
+      if (warnings.length > 0) {
         parts.push(
           `WARNING: expiring within ${warnDays} days: ` +
-            expiring.map((c) => `${c.role} ${c.subject} (${c.notAfter})`).join('; ') +
+            warnings.map((c) => `${c.role} ${c.subject} (${c.notAfter})`).join('; ') +
             '\n',
         );
       }
       io.stdout.write(parts.join('\n'));
     }
-    return expiring.length > 0 ? STATUS_EXIT.expiring : STATUS_EXIT.ok;
+    return warnings.length > 0 ? STATUS_EXIT.expiring : STATUS_EXIT.ok;
   },
 };

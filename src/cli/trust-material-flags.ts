@@ -24,6 +24,11 @@ export const TRUST_MATERIAL_FLAGS: FlagSpecs = {
     description: 'File name of the issuer private key',
     default: 'issuer.key',
   },
+  'root-key-filename': {
+    kind: 'string',
+    description: 'File name of the root private key Warden keeps when it generated the root',
+    default: 'root.key',
+  },
 };
 
 export function stringFlag(flags: ParsedFlags, name: string): string {
@@ -44,6 +49,7 @@ export function fileTrustStoreFromFlags(flags: ParsedFlags): FileTrustMaterialSt
       issuerChain: stringFlag(flags, 'issuer-certificate-filename'),
       issuerKey: stringFlag(flags, 'issuer-key-filename'),
     },
+    rootKeyName: stringFlag(flags, 'root-key-filename'),
   });
 }
 

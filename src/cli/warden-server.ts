@@ -1,19 +1,24 @@
 import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { startFileCa } from '../ca/file-ca.js';
 import { issuerChainValidAt } from '../ca/issuer-validity.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
+import { openJwtIssuance, type JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
+import { startOidcService, type OidcService } from '../issuer/oidc/oidc-service.js';
 import { createSigningPool, type SigningPool } from '../issuer/signing/signing-pool.js';
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { WardenError } from '../shared/errors.js';
+import { loadKubeConfig } from '../shared/kube-client.js';
 import { Readiness, startHealthServer } from '../shared/health-server.js';
 import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer } from '../shared/metrics-server.js';
 import type { ServeSettings } from './serve-flags.js';
+import { startTrustLifecycle, type TrustLifecycle } from './trust-lifecycle.js';
 
 /** A running CA: what `warden serve` starts, and what integration tests start in-process. */
 export interface WardenServer {
@@ -22,6 +27,12 @@ export interface WardenServer {
   readonly grpc: SentryServer;
   readonly health: HttpListener;
   readonly metrics: HttpListener | null;
+  /** Hot reload, automatic rotation (root, issuer, JWT key) and trust metrics. */
+  readonly trust: TrustLifecycle;
+  /** JWT-SVID keys and minter (--jwt-enabled); the credentials watcher reloads them. */
+  readonly jwt: JwtIssuance | null;
+  /** The OIDC discovery server (--oidc-enabled). */
+  readonly oidc: OidcService | null;
   readonly readiness: Readiness;
   /** Drains in-flight calls (up to graceMs), then stops everything it started. Idempotent. */
   close(graceMs?: number): Promise<void>;
@@ -30,6 +41,12 @@ export interface WardenServer {
 export interface WardenServerDependencies {
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Kubernetes mode: the API to use (tests pass a test server's); default from --kubeconfig/KUBECONFIG, else in-cluster. */
+  readonly kubeConfig?: KubeConfig;
+  /** Credentials watcher timings (default 300 ms debounce, 3 s stat fallback). */
+  readonly credentialsWatch?: { readonly debounceMs?: number; readonly pollIntervalMs?: number };
+  /** How often the rotation driver looks (default 30 s). */
+  readonly rotationCheckIntervalMs?: number;
 }
 
 /**
@@ -39,19 +56,31 @@ export interface WardenServerDependencies {
 export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
-  if (settings.mode !== 'standalone') {
-    throw new WardenError('ERR_CONFIG_INVALID', `--mode ${settings.mode} is not available in this build; use --mode standalone`);
-  }
+  // Kubernetes mode: --kubeconfig or KUBECONFIG when given, else the pod's service account.
+  const kubeConfig =
+    settings.mode === 'kubernetes'
+      ? (deps.kubeConfig ?? loadKubeConfig({ inCluster: settings.kubeconfig === undefined, kubeconfigEnv: settings.kubeconfig }))
+      : undefined;
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
+    if (settings.mode === 'kubernetes') {
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        '--mode kubernetes: trust material in the Secret dapr-trust-bundle is not available in this build yet; use --mode standalone',
+      );
+    }
     const ca = await startFileCa({
       credentialsDir: settings.credentials.directory,
       caFilename: path.basename(settings.credentials.caFile),
       issuerCertificateFilename: path.basename(settings.credentials.certificateFile),
       issuerKeyFilename: path.basename(settings.credentials.keyFile),
+      rootKeyFilename: settings.rotation.rootKeyFilename,
+      keepRootKey: settings.rotation.keepRootKey,
+      // The trust monitor owns the expiry warning (with its metric, once a day per certificate).
+      expiryWarningDays: 0,
       trustDomain: settings.trustDomain,
       keyAlgorithm: settings.keyAlgorithm,
       rootTtlMs: settings.rootTtlMs,
@@ -67,10 +96,32 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const validators: ValidatorRegistry = buildValidatorRegistry(
       settings.validators,
-      builtInValidatorFactories({ caNamespace: settings.namespace, audience: settings.validatorAudience, clock, logger }),
+      builtInValidatorFactories({
+        caNamespace: settings.namespace,
+        audience: settings.validatorAudience,
+        clock,
+        logger,
+        kubeConfig,
+        controlPlaneTrustDomain: settings.trustDomain,
+      }),
     );
     cleanups.push(() => validators.closeAll());
     await validators.startAll();
+
+    const jwt = settings.jwt.enabled
+      ? await openJwtIssuance({
+          credentialsDir: settings.credentials.directory,
+          keyFilename: settings.jwt.keyFilename,
+          jwksFilename: settings.jwt.jwksFilename,
+          algorithm: settings.jwt.algorithm,
+          keyId: settings.jwt.keyId,
+          issuer: settings.jwt.issuer,
+          ttlMs: settings.jwt.ttlMs,
+          skewMs: settings.leafProfile.skewMs,
+          clock,
+          logger,
+        })
+      : null;
 
     const metrics = createSentryMetrics();
     const grpc = await createSentryServer({
@@ -85,13 +136,46 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       metrics,
       clock,
       inFlightLimits: settings.inFlightLimits,
+      jwtMinter: jwt?.minter,
     });
     cleanups.push(() => grpc.close(0));
+
+    const oidc =
+      jwt && settings.oidc.enabled
+        ? await startOidcService({
+            ...settings.oidc,
+            issuer: settings.jwt.issuer,
+            keys: jwt.keys,
+            certificateAuthority: {
+              signer,
+              trustSource: ca,
+              trustDomain: settings.trustDomain,
+              namespace: settings.namespace,
+              metrics,
+            },
+            clock,
+            logger,
+          })
+        : null;
+    if (oidc) cleanups.push(() => oidc.close());
+
+    const trust = startTrustLifecycle({
+      settings,
+      ca,
+      jwt,
+      registry: metrics.registry,
+      clock,
+      logger,
+      watch: deps.credentialsWatch,
+      rotationCheckIntervalMs: deps.rotationCheckIntervalMs,
+    });
+    cleanups.push(() => trust.close());
 
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
     readiness.register('issuer-validity', () => issuerChainValidAt(ca.current(), clock.now()));
     registerIssuerReadiness(readiness, grpc, validators);
+    if (oidc) readiness.register('oidc', () => oidc.ready());
     const health = await startHealthServer({ readiness, ...settings.healthz });
     cleanups.push(() => health.close());
     const metricsListener = settings.metrics.enabled
@@ -103,13 +187,18 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     return {
       settings,
       ca,
+      trust,
       grpc,
       health,
       metrics: metricsListener,
+      jwt,
+      oidc,
       readiness,
       close(graceMs = 10_000) {
         closing ??= (async () => {
+          await trust.close();
           await grpc.close(graceMs);
+          await oidc?.close();
           await validators.closeAll();
           await signer.close();
           await health.close();

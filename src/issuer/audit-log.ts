@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import type { MintedJwtSvids } from './jwt/jwt-svid.js';
 
 /**
  * One structured line per decision. Fields are chosen, never spread from the request, so a
@@ -13,6 +14,8 @@ export interface IssuedAuditEntry {
   readonly validator: string;
   readonly peer: string;
   readonly generation: number;
+  /** JWT-SVIDs returned with the certificate: their kid and jti are logged, never a token. */
+  readonly jwt?: Pick<MintedJwtSvids, 'kid' | 'jti' | 'perAudienceJtis' | 'expiresAt'> | null;
 }
 
 export function auditIssued(logger: Logger, entry: IssuedAuditEntry): void {
@@ -26,6 +29,17 @@ export function auditIssued(logger: Logger, entry: IssuedAuditEntry): void {
       validator: entry.validator,
       peer: entry.peer,
       generation: entry.generation,
+      // Not "jwt": the logger redacts that field name wherever it appears.
+      ...(entry.jwt
+        ? {
+            jwtSvid: {
+              kid: entry.jwt.kid,
+              jti: entry.jwt.jti,
+              perAudienceJtis: entry.jwt.perAudienceJtis,
+              exp: entry.jwt.expiresAt.toISOString(),
+            },
+          }
+        : {}),
     },
     'issued workload certificate',
   );

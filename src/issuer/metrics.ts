@@ -16,6 +16,7 @@ export const SIGN_FAILURE_REASONS = [
   'overloaded',
   'deadline_exceeded',
   'cert_sign',
+  'jwt_sign',
   'internal',
 ] as const;
 
@@ -33,6 +34,7 @@ const REASON_BY_CODE: Partial<Record<ErrorCode, SignFailureReason>> = {
   ERR_OVERLOADED: 'overloaded',
   ERR_DEADLINE_EXCEEDED: 'deadline_exceeded',
   ERR_SIGNING_FAILED: 'cert_sign',
+  ERR_JWT_FAILED: 'jwt_sign',
 };
 
 export function signFailureReason(err: unknown): SignFailureReason {

@@ -26,6 +26,11 @@ export class ChangeListeners implements SecretChangeSource {
     };
   }
 
+  /** How many listeners there are (a store may watch only while someone listens). */
+  get size(): number {
+    return this.#listeners.size;
+  }
+
   emit(): void {
     for (const listener of [...this.#listeners]) listener();
   }

@@ -17,6 +17,16 @@ export const SECRET_STORE_TYPES: readonly SecretStoreRegistration[] = [
     create: (_component, context) =>
       createVaultSecretStore(context.metadata, { logger: context.logger, clock: context.clock, env: context.env }),
   },
+  {
+    type: 'secretstores.kubernetes',
+    // Loaded on first use: @kubernetes/client-node is large and only this store needs it.
+    create: async (_component, context) => {
+      const { createKubernetesSecretStore } = await import('./stores/kubernetes/index.js');
+      const store = createKubernetesSecretStore(context.metadata, { logger: context.logger, clock: context.clock, env: context.env });
+      await store.whenReady();
+      return store;
+    },
+  },
 ];
 
 /** The factory for a Component type from a registry (the built-in one unless given). */

@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   ERR_OVERLOADED: 'Too many requests are in flight; retry with backoff.',
   ERR_DEADLINE_EXCEEDED: "The caller's deadline passed (or it cancelled) before the CA finished; nothing was issued.",
   ERR_SIGNING_FAILED: 'Signing failed inside the CA; details are in the server log only.',
+  // Sidecar side of SignCertificate (warden request, SVID renewal)
+  ERR_SENTRY_REQUEST_FAILED: "A SignCertificate call failed; the message carries the gRPC status name and the CA's answer.",
+  ERR_SENTRY_NOT_TRUSTED: "The CA's TLS certificate did not chain to the trust anchors, or its SPIFFE ID was not the pinned one.",
+  ERR_SVID_INVALID: 'The certificate the CA returned lacks the requested SPIFFE ID or key, or does not chain to the returned anchors.',
   // Trust material (root, issuer, anchors)
   ERR_TRUST_MATERIAL_INVALID: 'Loaded trust material failed validation (file/key named in the message).',
   ERR_TRUST_MATERIAL_IO: 'Trust material could not be read or written.',

@@ -6,7 +6,12 @@ import {
   type TrustMaterialPart,
   type TrustMaterialPem,
 } from '../../src/ca/trust-material.js';
-import type { TrustMaterialStore } from '../../src/ca/trust-store.js';
+import {
+  TRUST_EXTRAS,
+  type StoredTrust,
+  type TrustExtras,
+  type TrustMaterialStore,
+} from '../../src/ca/trust-store.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { WardenError } from '../../src/shared/errors.js';
 
@@ -20,8 +25,12 @@ export interface TrustStoreConformanceSubject {
   open(): TrustMaterialStore;
   /** Writes the given parts straight into the backing storage, as an operator would. */
   seed(parts: Partial<TrustMaterialPem>): Promise<void>;
+  /** Writes extras (root.key, rotation.json, ...) straight into the backing storage. */
+  seedExtras(extras: TrustExtras): Promise<void>;
   /** Reads the raw parts back (absent ones undefined), to prove the store did not touch them. */
   peek(): Promise<Partial<TrustMaterialPem>>;
+  /** Reads the raw extras back (absent ones left out). */
+  peekExtras(): Promise<TrustExtras>;
   /** Removes the location, stops servers. */
   cleanup(): Promise<void>;
 }
@@ -157,6 +166,140 @@ export function describeTrustMaterialStoreConformance(
       const text = `${subject.store.describe()} ${err instanceof WardenError ? err.message : err}`;
       for (let i = 0; i + 16 <= body.length; i += 16)
         expect(text).not.toContain(body.slice(i, i + 16));
+    });
+
+    describe('extras and compare-and-swap (rotation)', () => {
+      const EXTRAS: TrustExtras = {
+        rootKey: 'root key text\n',
+        rotationState: '{"version":1}\n',
+      };
+      const stored = (m: TrustMaterialPem, extras: TrustExtras = {}): StoredTrust => ({
+        material: m,
+        extras,
+      });
+
+      it('names every extra distinctly from the parts', () => {
+        const all = [
+          ...TRUST_MATERIAL_PARTS.map((p) => subject.store.names[p]),
+          ...TRUST_EXTRAS.map((e) => subject.store.extraNames[e]),
+        ];
+        expect(new Set(all).size).toBe(all.length);
+      });
+
+      it('reads null from an empty location', async () => {
+        expect(await subject.store.read()).toBeNull();
+      });
+
+      it('creates material with extras and reads both back, from this and another handle', async () => {
+        expect(await subject.store.create(first(), EXTRAS)).toBe('created');
+        expect(await subject.store.read()).toEqual(stored(first(), EXTRAS));
+        expect(await subject.open().read()).toEqual(stored(first(), EXTRAS));
+        expect(await subject.peekExtras()).toEqual(EXTRAS);
+        expect(await subject.store.load()).toEqual(first());
+      });
+
+      it('replaces extras left over from material that no longer exists when creating', async () => {
+        await subject.seedExtras({ rootKey: 'stale key', nextIssuerKey: 'stale next' });
+        expect(await subject.store.read()).toBeNull();
+        expect(await subject.store.create(first(), { rootKey: 'fresh key' })).toBe('created');
+        expect(await subject.peekExtras()).toEqual({ rootKey: 'fresh key' });
+      });
+
+      it('replaces everything when the expected snapshot matches, removing extras left out of next', async () => {
+        await subject.store.create(first(), EXTRAS);
+        const next = stored(materials[1] as TrustMaterialPem, {
+          rotationState: '{"version":1,"revision":2}\n',
+          nextIssuerChain: 'next chain',
+        });
+        expect(await subject.store.replace(stored(first(), EXTRAS), next)).toBe('replaced');
+        expect(await subject.store.read()).toEqual(next);
+        expect(await subject.open().read()).toEqual(next);
+        expect(await subject.peek()).toEqual(materials[1]);
+        expect(await subject.peekExtras()).toEqual(next.extras);
+      });
+
+      it('changes only what differs (one part, one extra) and keeps the rest byte for byte', async () => {
+        await subject.store.create(first(), EXTRAS);
+        const next = stored(
+          {
+            ...first(),
+            anchorsPem: first().anchorsPem + (materials[1] as TrustMaterialPem).anchorsPem,
+          },
+          { ...EXTRAS, rotationState: '{"version":1,"revision":3}\n' },
+        );
+        expect(await subject.store.replace(stored(first(), EXTRAS), next)).toBe('replaced');
+        expect(await subject.store.read()).toEqual(next);
+      });
+
+      it('accepts a replacement that changes nothing', async () => {
+        await subject.store.create(first(), EXTRAS);
+        expect(await subject.store.replace(stored(first(), EXTRAS), stored(first(), EXTRAS))).toBe(
+          'replaced',
+        );
+        expect(await subject.store.read()).toEqual(stored(first(), EXTRAS));
+      });
+
+      const STALE: readonly [string, (m: TrustMaterialPem) => StoredTrust][] = [
+        ['a part differs', (m) => stored({ ...m, issuerKeyPem: 'other' }, EXTRAS)],
+        ['an extra differs', (m) => stored(m, { ...EXTRAS, rootKey: 'other' })],
+        ['an extra is missing from it', (m) => stored(m, { rootKey: EXTRAS.rootKey })],
+        ['it has an extra the store does not', (m) => stored(m, { ...EXTRAS, nextRootKey: 'x' })],
+      ];
+      it.each(STALE)(
+        'answers "conflict" and changes nothing when the expected snapshot is stale (%s)',
+        async (_what, expectedOf) => {
+          await subject.store.create(first(), EXTRAS);
+          const outcome = await subject.store.replace(
+            expectedOf(first()),
+            stored(materials[2] as TrustMaterialPem, { rotationState: 'never' }),
+          );
+          expect(outcome).toBe('conflict');
+          expect(await subject.store.read()).toEqual(stored(first(), EXTRAS));
+        },
+      );
+
+      it('answers "conflict" when nothing is stored', async () => {
+        expect(
+          await subject.store.replace(stored(first()), stored(materials[1] as TrustMaterialPem)),
+        ).toBe('conflict');
+        expect(await subject.store.read()).toBeNull();
+      });
+
+      it('lets exactly one of several concurrent replacements of the same snapshot win', async () => {
+        await subject.store.create(first(), EXTRAS);
+        const handles = materials.slice(1).map(() => subject.open());
+        const outcomes = await Promise.all(
+          handles.map((h, i) =>
+            h.replace(
+              stored(first(), EXTRAS),
+              stored(materials[i + 1] as TrustMaterialPem, { rotationState: `winner ${i}` }),
+            ),
+          ),
+        );
+        expect(outcomes.filter((o) => o === 'replaced')).toHaveLength(1);
+        const winner = outcomes.indexOf('replaced');
+        for (const h of handles) {
+          expect(await h.read()).toEqual(
+            stored(materials[winner + 1] as TrustMaterialPem, {
+              rotationState: `winner ${winner}`,
+            }),
+          );
+        }
+      });
+
+      it('chains replacements: each one must name the snapshot the previous one left', async () => {
+        await subject.store.create(first());
+        let current = stored(first());
+        for (let i = 1; i <= 3; i++) {
+          const next = stored(first(), { rotationState: `revision ${i}` });
+          expect(await subject.open().replace(current, next)).toBe('replaced');
+          expect(await subject.store.replace(current, next)).toBe('conflict');
+          current = next;
+        }
+        expect(await subject.store.read()).toEqual(
+          stored(first(), { rotationState: 'revision 3' }),
+        );
+      });
     });
   });
 }

@@ -23,6 +23,12 @@ export interface ValidatorConformanceSubject {
    * one identity must not validate another.
    */
   readonly checksProof: boolean;
+  /**
+   * True when the trust domain comes from what the proof points at (the kubernetes validator
+   * reads it from the pod's Configuration) and the request's trust_domain is ignored: a
+   * request naming another trust domain must then be denied or answered in the proof's own.
+   */
+  readonly trustDomainFromProof?: boolean;
   cleanup(): Promise<void>;
 }
 
@@ -118,10 +124,20 @@ export function describeValidatorConformance(
         { id: 'orders', namespace: 'other', trustDomain: '' },
         { id: 'orders', namespace: 'shop', trustDomain: 'example.org' },
       ];
+      const proven = await subject.validator.validate(proof);
       for (const fields of variants) {
-        expect(
-          await rejectionCode(subject.validator.validate(checkedRequest(fields, proof.token))),
-        ).toBe('ERR_IDENTITY_DENIED');
+        const attempt = subject.validator.validate(checkedRequest(fields, proof.token));
+        if (subject.trustDomainFromProof && fields.trustDomain !== proof.trustDomain) {
+          // The request cannot choose the trust domain: same identity, or no identity.
+          const outcome = await attempt.then(
+            (identity) => identity,
+            (err: unknown) => (err instanceof WardenError ? err.code : String(err)),
+          );
+          if (typeof outcome === 'string') expect(outcome).toBe('ERR_IDENTITY_DENIED');
+          else expect(outcome).toEqual(proven);
+          continue;
+        }
+        expect(await rejectionCode(attempt)).toBe('ERR_IDENTITY_DENIED');
       }
     });
 

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startFileCa } from '../../src/ca/file-ca.js';
+import { DEFAULT_TRUST_EXTRA_NAMES } from '../../src/ca/trust-store.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { startHostileWarden } from '../support/hostile-warden.js';
 import { makePeculiarCsr } from '../support/signing-test-pki.js';
@@ -14,6 +15,9 @@ import { attemptSign } from './sign-outcome.js';
 import { createSentryTestClient } from '../support/sentry-proto-client.js';
 
 const MATERIAL = ['ca.crt', 'issuer.crt', 'issuer.key'];
+/** Files a store may keep beside the three (root.key since rotation; next-* during one). */
+const EXTRAS: readonly string[] = Object.values(DEFAULT_TRUST_EXTRA_NAMES);
+const KEY_FILES = new Set(['issuer.key', ...EXTRAS.filter((name) => name.endsWith('.key'))]);
 const SENTRY_ID = 'spiffe://localhost/ns/warden-system/dapr-sentry';
 
 function certificatesIn(pem: string): X509Certificate[] {
@@ -25,7 +29,7 @@ function certificatesIn(pem: string): X509Certificate[] {
 /** Problems with the material files visible in `dir` (each must be whole if present). */
 async function halfWrittenFiles(dir: string): Promise<string[]> {
   const problems: string[] = [];
-  for (const name of MATERIAL) {
+  for (const name of [...MATERIAL, ...EXTRAS]) {
     let text: string;
     try {
       text = await readFile(path.join(dir, name), 'utf8');
@@ -33,7 +37,8 @@ async function halfWrittenFiles(dir: string): Promise<string[]> {
       continue;
     }
     try {
-      if (name === 'issuer.key') createPrivateKey(text);
+      if (KEY_FILES.has(name)) createPrivateKey(text);
+      else if (name.endsWith('.json')) JSON.parse(text);
       else if (
         certificatesIn(text).length === 0 ||
         !text.trimEnd().endsWith('-----END CERTIFICATE-----')
@@ -171,7 +176,7 @@ describe('kill -9 during key generation, then restart', () => {
       // file. A lock whose holder was killed after the commit may stay (a start that finds
       // complete material needs no lock); it must name a dead process, so it is broken at once.
       const after = (await readdir(dir)).sort();
-      expect(after.filter((f) => f !== '.warden.lock')).toEqual(MATERIAL);
+      expect(after.filter((f) => f !== '.warden.lock' && !EXTRAS.includes(f))).toEqual(MATERIAL);
       if (after.includes('.warden.lock')) {
         const holder = JSON.parse(await readFile(path.join(dir, '.warden.lock'), 'utf8')) as {
           pid: number;
@@ -202,7 +207,7 @@ describe('a kill -9 while the creation journal itself is being written', () => {
       });
       expect(ca.origin).toBe('generated');
       await ca.close();
-      expect((await readdir(dir)).sort()).toEqual(MATERIAL);
+      expect((await readdir(dir)).filter((f) => !EXTRAS.includes(f)).sort()).toEqual(MATERIAL);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

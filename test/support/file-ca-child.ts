@@ -3,7 +3,7 @@
 //     waits until startAtEpochMs (so racers begin together), runs startFileCa, prints one
 //     JSON line {origin, fingerprint} or {code, message}, and exits.
 //   node file-ca-child.js crash-at <dir> <step>
-//     generates material and creates it in <dir>, SIGKILLing itself right after <step>.
+//     generates material and creates it (with root.key) in <dir>, SIGKILLing itself right after <step>.
 import { startFileCa } from '../../src/ca/file-ca.js';
 import { createFileTrustStore, type FileCreateStep } from '../../src/ca/file-trust-store.js';
 import { generateTrustMaterial } from '../../src/ca/generate.js';
@@ -31,8 +31,9 @@ async function main(): Promise<number> {
         if (reached === step) process.kill(process.pid, 'SIGKILL');
       },
     });
-    const { material } = await generateTrustMaterial({ trustDomain: 'example.org' });
-    process.stdout.write(`${JSON.stringify({ result: await store.create(material) })}\n`);
+    const { material, root } = await generateTrustMaterial({ trustDomain: 'example.org' });
+    const result = await store.create(material, { rootKey: root.privateKeyPem });
+    process.stdout.write(`${JSON.stringify({ result })}\n`);
     return 0;
   }
   throw new TypeError(`unknown mode ${String(mode)}`);

@@ -1,6 +1,8 @@
+import type { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { uriSubjectAltNames } from '../../src/shared/subject-alt-names.js';
 
 export interface ClientResponse {
   readonly status: number;
@@ -8,12 +10,26 @@ export interface ClientResponse {
   readonly headers: http.IncomingHttpHeaders;
   /** The server certificate's subject CN (HTTPS only). */
   readonly serverCommonName?: string;
+  /** The server's leaf certificate (HTTPS only). */
+  readonly serverCertificate?: X509Certificate;
 }
 
 export interface ClientTls {
   readonly ca: string;
   readonly cert?: string;
   readonly key?: string;
+  /**
+   * Verify the server by this SPIFFE ID (its one URI SAN) instead of a host name, as a
+   * sidecar verifies an SVID-holding server; the chain is verified against `ca` either way.
+   */
+  readonly serverSpiffeId?: string;
+}
+
+function spiffeIdCheck(expected: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const uris = uriSubjectAltNames(cert.subjectaltname);
+    return uris?.length === 1 && uris[0] === expected ? undefined : new Error(`server presented ${JSON.stringify(uris)}, not ${expected}`);
+  };
 }
 
 /**
@@ -25,6 +41,10 @@ export function rawRequest(port: number, path: string, options: { tls?: ClientTl
     const common = { host: '127.0.0.1', port, path, method: options.method ?? 'GET', agent: false as const };
     const onResponse = (res: http.IncomingMessage): void => {
       const chunks: Buffer[] = [];
+      const tlsSocket = res.socket as TLSSocket | null;
+      // read while the connection is open: with agent: false it may be gone at 'end'
+      const cn = options.tls && tlsSocket && typeof tlsSocket.getPeerCertificate === 'function' ? tlsSocket.getPeerCertificate().subject?.CN : undefined;
+      const leaf = options.tls && tlsSocket && typeof tlsSocket.getPeerX509Certificate === 'function' ? tlsSocket.getPeerX509Certificate() : undefined;
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
@@ -34,14 +54,28 @@ export function rawRequest(port: number, path: string, options: { tls?: ClientTl
         } catch {
           // not JSON: keep the text
         }
-        const socket = res.socket as TLSSocket | null;
-        const cn = options.tls && socket && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().subject?.CN : undefined;
-        resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serverCommonName: typeof cn === 'string' ? cn : undefined });
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          headers: res.headers,
+          serverCommonName: typeof cn === 'string' ? cn : undefined,
+          ...(leaf === undefined ? {} : { serverCertificate: leaf }),
+        });
       });
       res.on('error', reject);
     };
     const req = options.tls
-      ? https.request({ ...common, ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, servername: 'localhost' }, onResponse)
+      ? https.request(
+          {
+            ...common,
+            ca: options.tls.ca,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            servername: 'localhost',
+            ...(options.tls.serverSpiffeId === undefined ? {} : { checkServerIdentity: spiffeIdCheck(options.tls.serverSpiffeId) }),
+          },
+          onResponse,
+        )
       : http.request(common, onResponse);
     req.on('error', reject);
     req.end();

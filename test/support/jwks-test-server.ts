@@ -19,6 +19,9 @@ export class JwksTestServer {
   stall = false;
   fetches = 0;
   readonly #server: Server;
+  #holding = false;
+  readonly #held: ServerResponse[] = [];
+  #onHeld: Array<() => void> = [];
   #port = 0;
 
   private constructor(server: Server) {
@@ -41,7 +44,28 @@ export class JwksTestServer {
     return `${scheme}://${host}:${this.#port}/jwks.json`;
   }
 
+  /**
+   * Holds every request from now on until release(); resolves once one is held (so the
+   * caller knows a fetch is in progress, e.g. a validator waiting for keys).
+   */
+  hold(): Promise<void> {
+    this.#holding = true;
+    if (this.#held.length > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#onHeld.push(resolve));
+  }
+
+  /** Answers the held requests with the current body and stops holding. */
+  release(): void {
+    this.#holding = false;
+    for (const res of this.#held.splice(0)) this.handle(res);
+  }
+
   handle(res: ServerResponse): void {
+    if (this.#holding) {
+      this.#held.push(res);
+      for (const resolve of this.#onHeld.splice(0)) resolve();
+      return;
+    }
     if (this.stall) return;
     this.fetches++;
     if (this.status !== 200) {

@@ -68,9 +68,13 @@ export interface SignCertificateRequestMessage {
   readonly jwtAudiences: readonly string[];
 }
 
-/** SignCertificateResponse as the handler fills it; JWT fields stay unset until JWT issuance exists. */
+/** SignCertificateResponse as the handler fills it; the JWT fields only with --jwt-enabled. */
 export interface SignCertificateResponseMessage {
   readonly workloadCertificate: Buffer;
   readonly trustChainCertificates: readonly Buffer[];
   readonly validUntil: { readonly seconds: number; readonly nanos: number };
+  /** google.protobuf.StringValue, proto3 optional: absent (not empty) when JWT is not enabled. */
+  readonly jwt?: { readonly value: string };
+  /** map<string, google.protobuf.StringValue>, keyed by requested audience. */
+  readonly perAudienceJwts?: Readonly<Record<string, { readonly value: string }>>;
 }

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Readiness } from '../../shared/health-server.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { CertificateSigner } from '../certificate-signer.js';
+import type { JwtSvidMinter } from '../jwt/jwt-svid.js';
 import { createSentryMetrics, type SentryMetrics } from '../metrics.js';
 import { MAX_REQUEST_BYTES } from '../request-rules.js';
 import type { ValidatorRegistry } from '../validator-registry.js';
@@ -68,6 +69,8 @@ export interface SentryServerOptions {
   readonly maxRequestBytes?: number;
   /** Calls worked on at once, overall and per caller address (default DEFAULT_IN_FLIGHT_LIMITS). */
   readonly inFlightLimits?: InFlightLimits;
+  /** With --jwt-enabled: every response also carries JWT-SVIDs. */
+  readonly jwtMinter?: JwtSvidMinter | undefined;
 }
 
 export interface SentryServer {
@@ -101,8 +104,13 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
   const maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
 
   recordIssuer(metrics, options.trustSource.current());
+  // Counted only when the signing issuer changes: a rotation's prepare and retire change
+  // only the anchors.
+  let issuerFingerprint = issuingCertificate(options.trustSource.current()).fingerprint256;
   const unsubscribeIssuerMetrics = options.trustSource.onChange((bundle) => {
-    metrics.issuerCertificateChanged();
+    const fingerprint = issuingCertificate(bundle).fingerprint256;
+    if (fingerprint !== issuerFingerprint) metrics.issuerCertificateChanged();
+    issuerFingerprint = fingerprint;
     recordIssuer(metrics, bundle);
   });
 
@@ -145,6 +153,7 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
         maxRequestBytes,
         logger,
         metrics,
+        jwtMinter: options.jwtMinter,
       }),
       limiter,
       { logger, metrics },

@@ -37,6 +37,11 @@ export interface ServingCertificateOptions {
   readonly metrics: SentryMetrics;
   /** How often the renewal ticker looks at the clock (default 30 s). */
   readonly checkIntervalMs?: number;
+  /**
+   * Another server of the CA's (the OIDC server) reuses this mechanism with its own DNS names
+   * and a name for the log lines; default: the gRPC server's names.
+   */
+  readonly identity?: { readonly dnsNames: readonly string[]; readonly purpose: string };
 }
 
 /** `spiffe://<td>/ns/<ns>/dapr-sentry`: the ID Dapr clients pin when they connect. */
@@ -74,6 +79,8 @@ export type ServingMaterialListener = (material: ServingMaterial) => void;
 export class ServingCertificate {
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
+  /** Which server the certificate is for, in log lines ("gRPC", "OIDC"). */
+  readonly purpose: string;
   readonly #options: ServingCertificateOptions;
   readonly #listeners = new Set<ServingMaterialListener>();
   #current: ServingMaterial | null = null;
@@ -85,7 +92,8 @@ export class ServingCertificate {
   constructor(options: ServingCertificateOptions) {
     this.#options = options;
     this.spiffeId = sentrySpiffeId(options.trustDomain, options.namespace);
-    this.dnsNames = sentryDnsNames(options.namespace);
+    this.dnsNames = options.identity?.dnsNames ?? sentryDnsNames(options.namespace);
+    this.purpose = options.identity?.purpose ?? 'gRPC';
   }
 
   current(): ServingMaterial | null {
@@ -109,7 +117,7 @@ export class ServingCertificate {
    */
   async start(): Promise<ServingMaterial> {
     if (!(await this.renew('start'))) {
-      throw new Error('cannot issue the gRPC serving certificate; see the log');
+      throw new Error(`cannot issue the ${this.purpose} serving certificate; see the log`);
     }
     this.#unsubscribe = this.#options.trustSource.onChange(() => {
       void this.renew('trust material changed');
@@ -189,8 +197,9 @@ export class ServingCertificate {
           spiffeId: this.spiffeId,
           notAfter: material.notAfter.toISOString(),
           reason,
+          purpose: this.purpose,
         },
-        'issued the gRPC serving certificate',
+        `issued the ${this.purpose} serving certificate`,
       );
       for (const listener of this.#listeners) listener(material);
       return true;
@@ -202,8 +211,9 @@ export class ServingCertificate {
           err: describeError(err),
           reason,
           keepingSerial: this.#current?.serialHex ?? null,
+          purpose: this.purpose,
         },
-        'cannot issue the gRPC serving certificate; keeping the current one',
+        `cannot issue the ${this.purpose} serving certificate; keeping the current one`,
       );
       return false;
     }

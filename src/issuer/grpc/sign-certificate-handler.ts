@@ -4,6 +4,7 @@ import { describeError, isWardenError, WardenError } from '../../shared/errors.j
 import type { Logger } from '../../shared/logger.js';
 import { auditDenied, auditFailed, auditIssued } from '../audit-log.js';
 import type { CertificateSigner, IssuedCertificate } from '../certificate-signer.js';
+import type { JwtSvidMinter, MintedJwtSvids } from '../jwt/jwt-svid.js';
 import { signFailureReason, type SentryMetrics } from '../metrics.js';
 import { assertRequestSize, checkSignRequest, type RawSignRequest } from '../request-rules.js';
 import { certificateRequestFor } from '../svid-identity.js';
@@ -21,6 +22,8 @@ export interface SignCertificateDependencies {
   readonly maxRequestBytes: number;
   readonly logger: Logger;
   readonly metrics: SentryMetrics;
+  /** With --jwt-enabled: mints the JWT-SVIDs returned beside the certificate. */
+  readonly jwtMinter?: JwtSvidMinter | undefined;
 }
 
 function timestamp(date: Date): { seconds: number; nanos: number } {
@@ -35,6 +38,8 @@ export interface SignCertificateOutcome {
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
   readonly validator: string;
+  /** The JWT-SVIDs returned, when a minter is configured. */
+  readonly jwt: MintedJwtSvids | null;
 }
 
 /** Why a call no longer needs an answer (its deadline passed, or the client cancelled), or null. */
@@ -67,16 +72,34 @@ export async function signCertificate(
   const certificateRequest = certificateRequestFor(identity, checked.csrPem, deps.caNamespace);
   stopIfAbandoned(abandoned, 'signing');
   const issued = await deps.signer.sign(certificateRequest);
+  // Minted after the leaf, so that no token outlives the certificate it is issued with; the
+  // audiences were bounded by the request rules before the validator ran.
+  const jwt =
+    deps.jwtMinter?.mint({
+      spiffeId: certificateRequest.spiffeId,
+      trustDomain: identity.trustDomain,
+      audiences: checked.jwtAudiences,
+      notAfter: issued.notAfter,
+    }) ?? null;
   return {
     response: {
       workloadCertificate: Buffer.from(issued.certificateChainPem, 'utf8'),
       trustChainCertificates: issued.trustAnchorsPem.map((pem) => Buffer.from(pem, 'utf8')),
       validUntil: timestamp(issued.notAfter),
+      ...(jwt
+        ? {
+            jwt: { value: jwt.jwt },
+            perAudienceJwts: Object.fromEntries(
+              Object.entries(jwt.perAudienceJwts).map(([audience, value]) => [audience, { value }]),
+            ),
+          }
+        : {}),
     },
     issued,
     spiffeId: certificateRequest.spiffeId,
     dnsNames: certificateRequest.dnsNames,
     validator: validator.name,
+    jwt,
   };
 }
 
@@ -117,6 +140,7 @@ export function createSignCertificateHandler(
           validator: outcome.validator,
           peer,
           generation: outcome.issued.generation,
+          jwt: outcome.jwt,
         });
         callback(null, outcome.response);
       },

@@ -34,6 +34,10 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, StatusRule>> = Obje
   ERR_OVERLOADED: client(GrpcStatus.RESOURCE_EXHAUSTED),
   ERR_DEADLINE_EXCEEDED: client(GrpcStatus.DEADLINE_EXCEEDED),
   ERR_SIGNING_FAILED: internal,
+  // Raised by the sidecar client, never by the edge; internal if one ever reached it.
+  ERR_SENTRY_REQUEST_FAILED: internal,
+  ERR_SENTRY_NOT_TRUSTED: internal,
+  ERR_SVID_INVALID: internal,
   ERR_TRUST_MATERIAL_INVALID: internal,
   ERR_TRUST_MATERIAL_IO: internal,
   ERR_TRUST_MATERIAL_CONFLICT: internal,

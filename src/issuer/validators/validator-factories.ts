@@ -1,8 +1,11 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../../shared/clock.js';
+import { WardenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ValidatorFactories } from '../validator-registry.js';
 import { createInsecureValidator } from './insecure/insecure-validator.js';
 import { createJwksValidator } from './jwks/jwks-validator.js';
+import { createKubernetesValidator } from './kubernetes/kubernetes-validator.js';
 
 export interface BuiltInValidatorOptions {
   /** The CA's namespace (env NAMESPACE). */
@@ -11,13 +14,18 @@ export interface BuiltInValidatorOptions {
   readonly audience: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * The Kubernetes API the kubernetes validator asks (kubernetes mode). Without it the
+   * kubernetes validator cannot be built and enabling it is a configuration error.
+   */
+  readonly kubeConfig?: KubeConfig;
+  /** Trust domain of control-plane identities: the CA's own (--trust-domain). */
+  readonly controlPlaneTrustDomain?: string;
 }
 
-/**
- * Factories for the validators this block ships (insecure, jwks). The kubernetes block adds
- * its own: `{ ...builtInValidatorFactories(o), kubernetes: () => createKubernetesValidator(...) }`.
- */
+/** Factories for every validator Warden ships. */
 export function builtInValidatorFactories(options: BuiltInValidatorOptions): ValidatorFactories {
+  const { kubeConfig } = options;
   return {
     insecure: () => createInsecureValidator({ caNamespace: options.caNamespace }),
     jwks: (settings) =>
@@ -28,5 +36,21 @@ export function builtInValidatorFactories(options: BuiltInValidatorOptions): Val
         clock: options.clock,
         logger: options.logger,
       }),
+    kubernetes: () => {
+      if (kubeConfig === undefined || options.controlPlaneTrustDomain === undefined) {
+        throw new WardenError(
+          'ERR_CONFIG_INVALID',
+          'the kubernetes token validator needs --mode kubernetes (a Kubernetes API to ask)',
+        );
+      }
+      return createKubernetesValidator({
+        kubeConfig,
+        caNamespace: options.caNamespace,
+        audience: options.audience,
+        controlPlaneTrustDomain: options.controlPlaneTrustDomain,
+        clock: options.clock,
+        logger: options.logger,
+      });
+    },
   };
 }

@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { WardenError } from '../../shared/errors.js';
 import { parseSpiffeId } from '../../shared/spiffe-id.js';
+import { parseSubjectAltNames, type SanEntry } from '../../shared/subject-alt-names.js';
 
 /** Who is calling: an app proven by its X.509-SVID, or nobody (plain HTTP on loopback). */
 export type CallerIdentity =
@@ -13,47 +14,8 @@ export type CallerIdentity =
     }
   | { readonly kind: 'anonymous' };
 
-interface SanEntry {
-  readonly type: string;
-  readonly value: string;
-}
-
-/**
- * Splits Node's `subjectAltName` text ("DNS:a, URI:spiffe://…"). Node quotes a value that
- * holds a comma, quote or unusual character in JSON string syntax, so a quoted value is
- * read with JSON.parse and a crafted DNS name cannot smuggle in a second "URI:" entry.
- */
-export function parseSubjectAltNames(text: string): SanEntry[] | null {
-  const entries: SanEntry[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const colon = text.indexOf(':', i);
-    if (colon === -1) return null;
-    const type = text.slice(i, colon);
-    let value: string;
-    let next: number;
-    if (text[colon + 1] === '"') {
-      let end = colon + 2;
-      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
-      if (end >= text.length) return null;
-      try {
-        value = JSON.parse(text.slice(colon + 1, end + 1)) as string;
-      } catch {
-        return null;
-      }
-      next = end + 1;
-    } else {
-      const comma = text.indexOf(', ', colon + 1);
-      next = comma === -1 ? text.length : comma;
-      value = text.slice(colon + 1, next);
-    }
-    entries.push({ type, value });
-    if (next === text.length) break;
-    if (text.slice(next, next + 2) !== ', ') return null;
-    i = next + 2;
-  }
-  return entries;
-}
+// The parser moved to src/shared so the sidecar client can pin the CA's SPIFFE ID with it too.
+export { parseSubjectAltNames } from '../../shared/subject-alt-names.js';
 
 function denied(reason: string): WardenError {
   return new WardenError('ERR_SECRET_PERMISSION_DENIED', `client certificate ${reason}`);

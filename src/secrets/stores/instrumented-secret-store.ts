@@ -10,13 +10,12 @@ export class InstrumentedSecretStore implements SecretStore, SecretChangeSource 
   readonly #storeName: string;
   readonly #metrics: SecretsMetrics;
   readonly #listeners = new ChangeListeners();
-  readonly #unsubscribe: (() => void) | undefined;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(inner: SecretStore, storeName: string, metrics: SecretsMetrics) {
     this.#inner = inner;
     this.#storeName = storeName;
     this.#metrics = metrics;
-    if (isSecretChangeSource(inner)) this.#unsubscribe = inner.onSecretsChanged(() => this.#listeners.emit());
   }
 
   get type(): string {
@@ -39,12 +38,27 @@ export class InstrumentedSecretStore implements SecretStore, SecretChangeSource 
     return this.#inner.ready();
   }
 
+  /**
+   * Subscribes to the inner store only while someone listens here: a store that has to poll
+   * to notice changes (Vault) polls only while its changes are wanted.
+   */
   onSecretsChanged(listener: () => void): () => void {
-    return this.#listeners.onSecretsChanged(listener);
+    const off = this.#listeners.onSecretsChanged(listener);
+    if (this.#listeners.size === 1 && this.#unsubscribe === undefined && isSecretChangeSource(this.#inner)) {
+      this.#unsubscribe = this.#inner.onSecretsChanged(() => this.#listeners.emit());
+    }
+    return () => {
+      off();
+      if (this.#listeners.size === 0) {
+        this.#unsubscribe?.();
+        this.#unsubscribe = undefined;
+      }
+    };
   }
 
   async close(): Promise<void> {
     this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     this.#listeners.clear();
     await this.#inner.close();
   }

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
@@ -9,9 +9,12 @@ import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
 
 /**
  * Dapr's `Configuration` resource (apiVersion dapr.io/v1alpha1), the part Warden reads:
- * `spec.mtls`. The CRD is shared with daprd, so fields Warden does not know are ignored
- * everywhere except inside a token validator's `options`, where a typo would silently
- * change what is checked and is therefore an error.
+ * `spec.mtls`, plus Warden's additions `spec.mtls.rootRotation` and
+ * `spec.mtls.issuerRenewal` (docs/rotation.md). The CRD is shared with daprd, so fields
+ * Warden does not know are ignored everywhere except inside a token validator's `options`
+ * and inside Warden's own additions, where a typo would silently change what is checked
+ * or when the root rotates and is therefore an error. `warden serve` and the `warden rotate`
+ * commands read the same file with this one schema.
  */
 
 export const DEFAULT_WORKLOAD_CERT_TTL = '24h';
@@ -19,6 +22,39 @@ export const DEFAULT_ALLOWED_CLOCK_SKEW = '15m';
 export const DEFAULT_CONTROL_PLANE_TRUST_DOMAIN = 'cluster.local';
 export const DEFAULT_JWKS_MIN_REFRESH_INTERVAL = '10m';
 export const DEFAULT_JWKS_REQUEST_TIMEOUT = '30s';
+/** Largest Configuration file read (a Configuration is a few hundred bytes). */
+export const MAX_CONFIGURATION_BYTES = 1024 * 1024;
+
+/** `spec.mtls.rootRotation` (Warden addition): automatic root rotation. */
+export interface RootRotationSettings {
+  /** Automatic prepare/activate/retire when Warden holds the root key. */
+  readonly enabled: boolean;
+  /** Prepare at the root's notBefore + this fraction of its lifetime. */
+  readonly prepareAtFraction: number;
+  /** Activate at the root's notBefore + this fraction of its lifetime, once allowed. */
+  readonly activateAtFraction: number;
+  /** How long the next root is published before activation; null: workloadCertTTL + allowedClockSkew. */
+  readonly propagationWindowMs: number | null;
+}
+
+/** `spec.mtls.issuerRenewal` (Warden addition): issuer renewal under the same root. */
+export interface IssuerRenewalSettings {
+  readonly enabled: boolean;
+  /** Renew at the issuer's notBefore + this fraction of its lifetime. */
+  readonly renewAtFraction: number;
+}
+
+export const DEFAULT_ROOT_ROTATION: RootRotationSettings = Object.freeze({
+  enabled: true,
+  prepareAtFraction: 1 / 2,
+  activateAtFraction: 5 / 6,
+  propagationWindowMs: null,
+});
+
+export const DEFAULT_ISSUER_RENEWAL: IssuerRenewalSettings = Object.freeze({
+  enabled: true,
+  renewAtFraction: 2 / 3,
+});
 
 /** Options of the jwks token validator, durations in milliseconds. */
 export interface JwksValidatorSettings {
@@ -46,6 +82,8 @@ export interface MtlsSettings {
   readonly sentryAddress: string | undefined;
   /** In the order configured; names are unique. */
   readonly tokenValidators: readonly TokenValidatorSettings[];
+  readonly rootRotation: RootRotationSettings;
+  readonly issuerRenewal: IssuerRenewalSettings;
 }
 
 export interface DaprConfiguration {
@@ -95,6 +133,57 @@ function duration(defaultText: string, allowZero: boolean) {
       return ms;
     });
 }
+
+/** A Go duration with no default: undefined when absent (or null in YAML). */
+function optionalDuration() {
+  return text()
+    .nullish()
+    .transform((value, ctx) => {
+      if (value === undefined || value === null) return undefined;
+      let ms: number;
+      try {
+        ms = parseDuration(value);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${printable(value)}" is not a duration (use Go syntax such as 24h, 15m, 1h30m)`,
+        });
+        return z.NEVER;
+      }
+      if (ms < 0) {
+        ctx.addIssue({ code: 'custom', message: `"${printable(value)}" must be zero or more` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+/** A fraction of a certificate's lifetime, strictly between 0 and 1. */
+const fraction = () =>
+  z
+    .number({ error: typedError('a number') })
+    .optional()
+    .refine((n) => n === undefined || (Number.isFinite(n) && n > 0 && n < 1), {
+      message: 'must be a number between 0 and 1 (exclusive)',
+    });
+
+const flag = () => z.boolean({ error: typedError('true or false') }).optional();
+
+// Strict: these are Warden's own fields, so an unknown one is a typo, not daprd's business.
+const rootRotationSchema = z.strictObject(
+  {
+    enabled: flag(),
+    prepareAtFraction: fraction(),
+    activateAtFraction: fraction(),
+    propagationWindow: optionalDuration(),
+  },
+  { error: typedError('a mapping') },
+);
+
+const issuerRenewalSchema = z.strictObject(
+  { enabled: flag(), renewAtFraction: fraction() },
+  { error: typedError('a mapping') },
+);
 
 const jwksOptionsSchema = z.strictObject(
   {
@@ -181,6 +270,8 @@ const mtlsSchema = z.object(
       .optional()
       .refine((s) => s === undefined || s.trim().length > 0, { message: 'is empty' }),
     tokenValidators: z.array(tokenValidatorSchema, { error: typedError('a list') }).optional(),
+    rootRotation: rootRotationSchema.nullish(),
+    issuerRenewal: issuerRenewalSchema.nullish(),
   },
   { error: typedError('a mapping') },
 );
@@ -229,6 +320,30 @@ function duplicateValidatorProblems(document: unknown): ConfigProblem[] {
   return problems;
 }
 
+/**
+ * activateAtFraction must come after prepareAtFraction, defaults included. Checked on the raw
+ * document for the same reason as duplicateValidatorProblems, and only when both fractions
+ * are themselves valid (a bad one is already reported by the schema).
+ */
+function rotationOrderProblems(document: unknown): ConfigProblem[] {
+  const rotation = (document as { spec?: { mtls?: { rootRotation?: unknown } } } | null)?.spec?.mtls
+    ?.rootRotation as { prepareAtFraction?: unknown; activateAtFraction?: unknown } | null;
+  if (rotation === null || typeof rotation !== 'object') return [];
+  const valid = (value: unknown, fallback: number): number | null => {
+    if (value === undefined) return fallback;
+    return typeof value === 'number' && value > 0 && value < 1 ? value : null;
+  };
+  const prepare = valid(rotation.prepareAtFraction, DEFAULT_ROOT_ROTATION.prepareAtFraction);
+  const activate = valid(rotation.activateAtFraction, DEFAULT_ROOT_ROTATION.activateAtFraction);
+  if (prepare === null || activate === null || activate > prepare) return [];
+  return [
+    {
+      path: 'spec.mtls.rootRotation.activateAtFraction',
+      message: `${activate} must be greater than prepareAtFraction (${prepare})`,
+    },
+  ];
+}
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
@@ -254,7 +369,7 @@ export function interpretDaprConfiguration(
   | { ok: true; configuration: DaprConfiguration }
   | { ok: false; problems: readonly ConfigProblem[] } {
   const parsed = configurationSchema.safeParse(document);
-  const duplicates = duplicateValidatorProblems(document);
+  const duplicates = [...duplicateValidatorProblems(document), ...rotationOrderProblems(document)];
   if (!parsed.success || duplicates.length > 0) {
     const schemaProblems = parsed.success
       ? []
@@ -280,6 +395,20 @@ export function interpretDaprConfiguration(
       controlPlaneTrustDomain: mtls?.controlPlaneTrustDomain ?? DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
       sentryAddress: mtls?.sentryAddress,
       tokenValidators: mtls?.tokenValidators ?? [],
+      rootRotation: {
+        enabled: mtls?.rootRotation?.enabled ?? DEFAULT_ROOT_ROTATION.enabled,
+        prepareAtFraction:
+          mtls?.rootRotation?.prepareAtFraction ?? DEFAULT_ROOT_ROTATION.prepareAtFraction,
+        activateAtFraction:
+          mtls?.rootRotation?.activateAtFraction ?? DEFAULT_ROOT_ROTATION.activateAtFraction,
+        propagationWindowMs:
+          mtls?.rootRotation?.propagationWindow ?? DEFAULT_ROOT_ROTATION.propagationWindowMs,
+      },
+      issuerRenewal: {
+        enabled: mtls?.issuerRenewal?.enabled ?? DEFAULT_ISSUER_RENEWAL.enabled,
+        renewAtFraction:
+          mtls?.issuerRenewal?.renewAtFraction ?? DEFAULT_ISSUER_RENEWAL.renewAtFraction,
+      },
     },
   };
   return { ok: true, configuration: deepFreeze(configuration) };
@@ -340,8 +469,15 @@ export function parseDaprConfiguration(yamlText: string, source: string): DaprCo
 export async function loadDaprConfigurationFile(path: string): Promise<DaprConfiguration> {
   let yamlText: string;
   try {
+    if ((await stat(path)).size > MAX_CONFIGURATION_BYTES) {
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `${path}: the Configuration file is larger than ${MAX_CONFIGURATION_BYTES} bytes`,
+      );
+    }
     yamlText = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof WardenError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new WardenError(
       'ERR_CONFIG_INVALID',

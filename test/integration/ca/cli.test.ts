@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -52,13 +52,17 @@ describe('warden init and warden status', () => {
     const dir = freshDir();
     const result = await cli('init', '--issuer-credentials', dir);
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect((await readdir(dir)).sort()).toEqual(['ca.crt', 'issuer.crt', 'issuer.key']);
+    expect((await readdir(dir)).sort()).toEqual(['ca.crt', 'issuer.crt', 'issuer.key', 'root.key']);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    for (const f of ['ca.crt', 'issuer.crt', 'issuer.key'])
+    for (const f of ['ca.crt', 'issuer.crt', 'issuer.key', 'root.key'])
       expect((await stat(path.join(dir, f))).mode & 0o777).toBe(0o600);
     const rootCert = new X509Certificate(await readFile(path.join(dir, 'ca.crt')));
     expect(result.stdout).toContain(rootCert.fingerprint256);
     expect(rootCert.subjectAltName).toBe('URI:spiffe://localhost'); // Dapr's default trust domain
+    expect(
+      rootCert.checkPrivateKey(createPrivateKey(await readFile(path.join(dir, 'root.key')))),
+    ).toBe(true);
+    expect(result.stdout).toContain('The root private key is in root.key (0600)');
     expect(result.stdout).not.toContain('PRIVATE KEY');
   });
 
@@ -96,6 +100,7 @@ describe('warden init and warden status', () => {
       'chain.pem',
       '--issuer-key-filename',
       'signing.key',
+      '--keep-root-key=false',
       '--trust-domain',
       'cluster.example',
       '--key-algorithm',
@@ -107,6 +112,7 @@ describe('warden init and warden status', () => {
     );
     expect(result.code).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(['chain.pem', 'roots.pem', 'signing.key']);
+    expect(result.stdout).toContain('The root private key was not stored');
     const rootCert = new X509Certificate(await readFile(path.join(dir, 'roots.pem')));
     const issuerCert = new X509Certificate(await readFile(path.join(dir, 'chain.pem')));
     expect(rootCert.publicKey.asymmetricKeyType).toBe('ed25519');

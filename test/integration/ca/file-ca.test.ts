@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -373,7 +373,7 @@ describe('startFileCa', () => {
       const err = await ca.reload().catch((e: unknown) => e);
       expect((err as WardenError).message).toContain('disappeared');
       expect(ca.current()).toBe(before);
-      expect(await readdir(dir)).toEqual([]);
+      expect(await readdir(dir)).toEqual(['root.key']);
     });
 
     it('is refused after close()', async () => {
@@ -401,7 +401,12 @@ describe('startFileCa', () => {
         });
         expect(outputs.map((o) => o.origin).sort()).toEqual(['generated', 'loaded']);
         expect(outputs[0]?.fingerprint).toBe(outputs[1]?.fingerprint);
-        expect((await readdir(dir)).sort()).toEqual(['ca.crt', 'issuer.crt', 'issuer.key']);
+        expect((await readdir(dir)).sort()).toEqual([
+          'ca.crt',
+          'issuer.crt',
+          'issuer.key',
+          'root.key',
+        ]);
         expect(new X509Certificate(await readFile(path.join(dir, 'ca.crt'))).fingerprint256).toBe(
           outputs[0]?.fingerprint,
         );
@@ -412,6 +417,7 @@ describe('startFileCa', () => {
       'locked',
       'staged',
       'journal-written',
+      'placed:rootKey',
       'placed:issuerKey',
       'placed:issuerChain',
       'placed:anchors',
@@ -442,12 +448,16 @@ describe('startFileCa', () => {
             'ca.crt',
             'issuer.crt',
             'issuer.key',
+            'root.key',
           ]);
           const lock = await acquireFileLock(path.join(dir, LOCK_FILE), { timeoutMs: 200 });
           await lock.release();
         } else {
-          expect(entries).toEqual(['ca.crt', 'issuer.crt', 'issuer.key']);
+          expect(entries).toEqual(['ca.crt', 'issuer.crt', 'issuer.key', 'root.key']);
         }
+        // Whatever survived, the root key belongs to the root that is served.
+        const rootKey = createPrivateKey(await readFile(path.join(dir, 'root.key')));
+        expect(ca.current().anchors[0]?.checkPrivateKey(rootKey)).toBe(true);
       },
     );
   });

@@ -86,7 +86,7 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
       await removeTempDir(dir);
     });
 
-    it('completes a mutual-TLS handshake between two workloads of the trust domain (name constraint and all)', async () => {
+    it('completes a mutual-TLS handshake between two workloads of the trust domain', async () => {
       const now = new Date();
       const server = await mintLeaf(issuer, 'spiffe://example.org/ns/default/server', now, {
         dnsNames: ['localhost'],
@@ -105,13 +105,39 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
       });
     });
 
-    it('rejects a server leaf for another trust domain that the issuer (wrongly) signed', async () => {
+    it("completes mutual TLS between workloads of Dapr's default trust domain `public` (not the CA's own)", async () => {
       const now = new Date();
-      const server = await mintLeaf(issuer, 'spiffe://evil.org/ns/default/server', now);
-      const client = await mintLeaf(issuer, 'spiffe://example.org/ns/default/client', now);
+      const server = await mintLeaf(issuer, 'spiffe://public/ns/default/server', now);
+      const client = await mintLeaf(issuer, 'spiffe://public/ns/default/client', now);
       const result = await handshake(
         ca.current().anchorsPem,
         ca.current().issuerChainPem,
+        server,
+        client,
+      );
+      expect(result).toEqual({
+        clientAuthorized: true,
+        clientError: null,
+        serverSawClient: 'URI:spiffe://public/ns/default/client',
+      });
+    });
+
+    it('rejects a server leaf for another trust domain under an issuer made with nameConstraint', async () => {
+      const constrained = await generateTrustMaterial({
+        trustDomain: 'example.org',
+        keyAlgorithm,
+        nameConstraint: true,
+      });
+      const now = new Date();
+      const server = await mintLeaf(constrained.issuer, 'spiffe://evil.org/ns/default/server', now);
+      const client = await mintLeaf(
+        constrained.issuer,
+        'spiffe://example.org/ns/default/client',
+        now,
+      );
+      const result = await handshake(
+        constrained.material.anchorsPem,
+        constrained.material.issuerChainPem,
         server,
         client,
       );

@@ -209,6 +209,13 @@ describe('warden secrets serve', () => {
     ['--insecure-http on a non-loopback address', ['--insecure-http', '--listen-address', '0.0.0.0'], /only allowed on a loopback/],
     ['neither TLS files nor --insecure-http', [], /mutual TLS needs/],
     ['both TLS files and --insecure-http', ['--insecure-http', '--tls-cert-file', 'a', '--tls-key-file', 'b', '--tls-ca-file', 'c'], /cannot be combined/],
+    ['SVID flags with TLS files', ['--trust-anchors-file', 'ca.crt', '--tls-cert-file', 'a', '--tls-key-file', 'b', '--tls-ca-file', 'c'], /-tls-\* files cannot be combined with -trust-anchors-file/],
+    ['SVID flags with --insecure-http', ['--insecure-http', '--sentry-address', '127.0.0.1:1'], /-insecure-http cannot be combined with -sentry-address/],
+    ['only some TLS files', ['--tls-cert-file', 'a'], /needs all of -tls-cert-file, -tls-key-file and -tls-ca-file/],
+    ['both --token and --token-file', ['--trust-anchors-file', 'ca.crt', '--token', 't', '--token-file', 'f'], /-token and -token-file exclude each other/],
+    ['an unknown --token-validator', ['--trust-anchors-file', 'ca.crt', '--token-validator', 'magic'], /-token-validator: "magic" is not one of/],
+    ['the health and metrics ports on one port', ['--insecure-http', '--healthz-port', '9999', '--metrics-port', '9999'], /-healthz-port and -metrics-port are both 9999/],
+    ['a trust anchors file that holds no certificate', ['--trust-anchors-file', '/dev/null'], /trust anchors file \/dev\/null contains no PEM block/],
   ])('refuses %s', async (_what, extra, message) => {
     const io = memoryIo();
     expect(await runCli(['secrets', 'serve', '--resources-path', resources, '--port', '0', ...extra], io)).toBe(1);

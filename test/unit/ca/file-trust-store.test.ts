@@ -7,10 +7,16 @@ import {
   createFileTrustStore,
   JOURNAL_FILE,
   LOCK_FILE,
+  REPLACE_JOURNAL_FILE,
   STAGING_DIR,
 } from '../../../src/ca/file-trust-store.js';
 import { generateTrustMaterial } from '../../../src/ca/generate.js';
 import type { TrustMaterialPem } from '../../../src/ca/trust-material.js';
+import {
+  DEFAULT_TRUST_EXTRA_NAMES,
+  TRUST_EXTRAS,
+  type TrustExtra,
+} from '../../../src/ca/trust-store.js';
 import { ManualClock } from '../../../src/shared/clock.js';
 import type { WardenError } from '../../../src/shared/errors.js';
 import { describeTrustMaterialStoreConformance } from '../../conformance/trust-material-store-conformance.js';
@@ -38,6 +44,24 @@ describeTrustMaterialStoreConformance('file store', async () => {
         await writeFile(path.join(directory, NAMES.issuerChain), parts.issuerChainPem);
       if (parts.issuerKeyPem !== undefined)
         await writeFile(path.join(directory, NAMES.issuerKey), parts.issuerKeyPem);
+    },
+    async seedExtras(extras) {
+      await mkdir(directory, { recursive: true });
+      for (const [extra, text] of Object.entries(extras)) {
+        if (text !== undefined)
+          await writeFile(
+            path.join(directory, DEFAULT_TRUST_EXTRA_NAMES[extra as TrustExtra]),
+            text,
+          );
+      }
+    },
+    async peekExtras() {
+      const out: Partial<Record<TrustExtra, string>> = {};
+      for (const extra of TRUST_EXTRAS) {
+        const text = await readIfPresent(path.join(directory, DEFAULT_TRUST_EXTRA_NAMES[extra]));
+        if (text !== undefined) out[extra] = text;
+      }
+      return out;
     },
     async peek() {
       const out: Partial<Record<keyof TrustMaterialPem, string>> = {};
@@ -260,6 +284,186 @@ describe('file trust store specifics', () => {
       .catch((e: unknown) => e);
     expect((big as WardenError).code).toBe('ERR_TRUST_MATERIAL_INVALID');
     expect((big as WardenError).message).toContain('ca.crt is larger than');
+  });
+
+  describe('replace()', () => {
+    const EXTRAS = { rootKey: 'root key\n', rotationState: '{"revision":1}\n' };
+
+    async function created(directory: string): Promise<ReturnType<typeof createFileTrustStore>> {
+      const store = createFileTrustStore({ directory });
+      await store.create(material, EXTRAS);
+      return store;
+    }
+
+    it('writes changed files 0600 and leaves no journal, staging or temp files', async () => {
+      const directory = freshDir();
+      const store = await created(directory);
+      const next = {
+        material: { ...material, anchorsPem: material.anchorsPem + material.anchorsPem },
+        extras: { rotationState: '{"revision":2}\n', nextRootKey: 'k' },
+      };
+      expect(await store.replace({ material, extras: EXTRAS }, next)).toBe('replaced');
+      expect((await readdir(directory)).sort()).toEqual([
+        'ca.crt',
+        'issuer.crt',
+        'issuer.key',
+        'next-root.key',
+        'rotation.json',
+      ]);
+      for (const name of await readdir(directory))
+        expect((await stat(path.join(directory, name))).mode & 0o777).toBe(0o600);
+    });
+
+    it('uses --root-key-filename for the root key', async () => {
+      const directory = freshDir();
+      const store = createFileTrustStore({ directory, rootKeyName: 'warden-root.pem' });
+      await store.create(material, { rootKey: 'k' });
+      expect(await readFile(path.join(directory, 'warden-root.pem'), 'utf8')).toBe('k');
+      expect(store.extraNames.rootKey).toBe('warden-root.pem');
+      expect(() => createFileTrustStore({ directory, rootKeyName: 'issuer.key' })).toThrow(
+        'already used',
+      );
+    });
+
+    it('rolls an interrupted replacement forward (journal written, one file placed, one still staged)', async () => {
+      const directory = freshDir();
+      await created(directory);
+      const nextAnchors = material.anchorsPem + material.anchorsPem;
+      const nextState = '{"revision":2}\n';
+      const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+      // As a writer killed after placing ca.crt: rotation.json still staged, root.key to go.
+      await mkdir(path.join(directory, STAGING_DIR));
+      await writeFile(path.join(directory, STAGING_DIR, 'rotation.json'), nextState);
+      await writeFile(path.join(directory, NAMES.anchors), nextAnchors);
+      await writeFile(
+        path.join(directory, REPLACE_JOURNAL_FILE),
+        JSON.stringify({
+          version: 1,
+          kind: 'replace',
+          pid: 999999,
+          writes: [
+            { name: 'ca.crt', sha256: sha(nextAnchors) },
+            { name: 'rotation.json', sha256: sha(nextState) },
+          ],
+          removes: ['root.key'],
+        }),
+      );
+      const store = createFileTrustStore({ directory });
+      expect(await store.read()).toEqual({
+        material: { ...material, anchorsPem: nextAnchors },
+        extras: { rotationState: nextState },
+      });
+      expect((await readdir(directory)).sort()).toEqual([
+        'ca.crt',
+        'issuer.crt',
+        'issuer.key',
+        'rotation.json',
+      ]);
+    });
+
+    it('drops a staging directory without a journal (a crash before the commit point)', async () => {
+      const directory = freshDir();
+      const store = await created(directory);
+      await mkdir(path.join(directory, STAGING_DIR));
+      await writeFile(path.join(directory, STAGING_DIR, 'ca.crt'), 'half');
+      expect(
+        await store.replace(
+          { material, extras: EXTRAS },
+          { material, extras: { ...EXTRAS, rotationState: 'x' } },
+        ),
+      ).toBe('replaced');
+      expect(await readFile(path.join(directory, NAMES.anchors), 'utf8')).toBe(material.anchorsPem);
+      expect(await readdir(directory)).not.toContain(STAGING_DIR);
+    });
+
+    it.each([
+      ['staged', 'conflict-free but abandoned', false],
+      ['journal-written', 'committed and rolled forward', true],
+      ['placed:anchors', 'committed and rolled forward', true],
+    ] as const)('a failure right after "%s" is %s', async (failAt, _what, replaced) => {
+      const directory = freshDir();
+      await created(directory);
+      const failing = createFileTrustStore({
+        directory,
+        onReplaceStep: (step) => {
+          if (step === failAt) throw new Error('disk trouble (simulated)');
+        },
+      });
+      const next = {
+        material: { ...material, anchorsPem: material.anchorsPem + material.anchorsPem },
+        extras: { rotationState: 'next' },
+      };
+      const outcome = await failing
+        .replace({ material, extras: EXTRAS }, next)
+        .catch((e: unknown) => e);
+      const after = await createFileTrustStore({ directory }).read();
+      if (replaced) {
+        expect(outcome).toBe('replaced');
+        expect(after).toEqual(next);
+      } else {
+        expect((outcome as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
+        expect(after).toEqual({ material, extras: EXTRAS });
+      }
+      expect((await readdir(directory)).filter((n) => n.startsWith('.'))).toEqual([]);
+    });
+
+    it('refuses to guess when the replacement journal is not one of ours, or names a path', async () => {
+      for (const journal of [
+        'garbage',
+        JSON.stringify({
+          version: 1,
+          kind: 'replace',
+          pid: 1,
+          writes: [{ name: '../x', sha256: 'a' }],
+          removes: [],
+        }),
+      ]) {
+        const directory = freshDir();
+        await created(directory);
+        await writeFile(path.join(directory, REPLACE_JOURNAL_FILE), journal);
+        const err = await createFileTrustStore({ directory })
+          .read()
+          .catch((e: unknown) => e);
+        expect((err as WardenError).code).toBe('ERR_TRUST_MATERIAL_IO');
+        expect((err as WardenError).message).toContain('remove it by hand');
+      }
+    });
+
+    it('never lets a lock-free reader see a mixture of two replacements', async () => {
+      const directory = freshDir();
+      const writer = await created(directory);
+      const a = { material, extras: EXTRAS };
+      const b = {
+        material: {
+          anchorsPem: `${material.anchorsPem}${material.anchorsPem}`,
+          issuerChainPem: `${material.issuerChainPem}\n`,
+          issuerKeyPem: `${material.issuerKeyPem}\n`,
+        },
+        extras: { rootKey: 'other\n', rotationState: '{"revision":2}\n' },
+      };
+      const reader = createFileTrustStore({ directory });
+      let flips = 0;
+      let reads = 0;
+      let done = false;
+      const writing = (async () => {
+        let current = a;
+        for (let i = 0; i < 40; i++) {
+          const next = current === a ? b : a;
+          expect(await writer.replace(current, next)).toBe('replaced');
+          current = next;
+          flips++;
+        }
+        done = true;
+      })();
+      while (!done) {
+        const seen = await reader.read();
+        expect([a, b]).toContainEqual(seen);
+        reads++;
+      }
+      await writing;
+      expect(flips).toBe(40);
+      expect(reads).toBeGreaterThan(0);
+    });
   });
 
   it('does not leave its lock behind after load or create', async () => {

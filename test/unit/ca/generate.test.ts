@@ -161,11 +161,11 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
       expect(g.node.issuer.issuer).toBe(g.node.root.subject);
     });
 
-    it('issuer: a critical name constraint permits only the trust-domain URI host; the root has none', () => {
-      const nc = g.peculiar.issuer.extensions.find((e) => e.type === '2.5.29.30');
-      expect(nc?.critical).toBe(true);
-      expect(g.text.issuer).toMatch(/Name Constraints: critical\s+Permitted:\s+URI:example\.org\n/);
-      expect(g.peculiar.root.extensions.find((e) => e.type === '2.5.29.30')).toBeUndefined();
+    it('neither the root nor the issuer carries a name constraint by default', () => {
+      for (const role of ROLES) {
+        expect(g.peculiar[role].extensions.find((e) => e.type === '2.5.29.30')).toBeUndefined();
+        expect(g.text[role]).not.toContain('Name Constraints');
+      }
     });
 
     it('lifetimes: notBefore is backdated 15 minutes; notAfter is now + TTL', () => {
@@ -213,7 +213,7 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
       expect(result.code).toBe(0);
     });
 
-    it('openssl verify rejects a leaf from another trust domain (the name constraint works)', async () => {
+    it('openssl verify accepts a leaf from another trust domain by default (Dapr issues apps into `public`)', async () => {
       const result = await openssl([
         'verify',
         '-x509_strict',
@@ -225,8 +225,8 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
         g.files.issuer,
         g.files.foreignLeaf,
       ]);
-      expect(result.code).not.toBe(0);
-      expect(result.stdout + result.stderr).toContain('permitted subtree violation');
+      expect(result.stdout).toContain(': OK');
+      expect(result.code).toBe(0);
     });
 
     it('passes Warden’s own validation (what is minted is validated)', () => {
@@ -246,6 +246,76 @@ describe.each(['ecdsa-p256', 'ed25519'] as const)(
     });
   },
 );
+
+describe('generateTrustMaterial with nameConstraint: true', () => {
+  let dir: string;
+  let files: { root: string; issuer: string; leaf: string; foreignLeaf: string };
+  let issuerText: string;
+  let material: GeneratedTrustMaterial;
+
+  beforeAll(async () => {
+    dir = await makeTempDir();
+    material = await generateTrustMaterial({
+      trustDomain: TD,
+      clock: new ManualClock(START),
+      nameConstraint: true,
+    });
+    files = {
+      root: path.join(dir, 'ca.crt'),
+      issuer: path.join(dir, 'issuer.crt'),
+      leaf: path.join(dir, 'leaf.crt'),
+      foreignLeaf: path.join(dir, 'foreign-leaf.crt'),
+    };
+    const at = new Date(START);
+    await writeFile(files.root, material.material.anchorsPem);
+    await writeFile(files.issuer, material.material.issuerChainPem);
+    await writeFile(
+      files.leaf,
+      (await mintLeaf(material.issuer, `spiffe://${TD}/ns/x/y`, at)).certificatePem,
+    );
+    await writeFile(
+      files.foreignLeaf,
+      (await mintLeaf(material.issuer, 'spiffe://other.org/ns/x/y', at)).certificatePem,
+    );
+    issuerText = await opensslOk(['x509', '-noout', '-text', '-in', files.issuer]);
+  });
+  afterAll(async () => {
+    await removeTempDir(dir);
+  });
+
+  const verify = (leaf: string): ReturnType<typeof openssl> =>
+    openssl([
+      'verify',
+      '-x509_strict',
+      '-attime',
+      attime(START),
+      '-CAfile',
+      files.root,
+      '-untrusted',
+      files.issuer,
+      leaf,
+    ]);
+
+  it('issuer: a critical name constraint permits only the trust-domain URI host; the root has none', () => {
+    const issuer = new x509.X509Certificate(material.issuer.certificatePem);
+    expect(issuer.extensions.find((e) => e.type === '2.5.29.30')?.critical).toBe(true);
+    expect(issuerText).toMatch(/Name Constraints: critical\s+Permitted:\s+URI:example\.org\n/);
+    const root = new x509.X509Certificate(material.root.certificatePem);
+    expect(root.extensions.find((e) => e.type === '2.5.29.30')).toBeUndefined();
+  });
+
+  it('openssl verify accepts a leaf of the trust domain', async () => {
+    const result = await verify(files.leaf);
+    expect(result.stdout).toContain(': OK');
+    expect(result.code).toBe(0);
+  });
+
+  it('openssl verify rejects a leaf from another trust domain (the name constraint works)', async () => {
+    const result = await verify(files.foreignLeaf);
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain('permitted subtree violation');
+  });
+});
 
 describe('generateTrustMaterial lifetimes and encodings', () => {
   it('clamps an issuer TTL longer than the root’s to the root’s notAfter', async () => {

@@ -272,6 +272,114 @@ describe('warden serve flags', () => {
   });
 });
 
+describe('warden serve JWT and OIDC flags', () => {
+  it("are Dapr Sentry's, with JWT off by default", () => {
+    for (const name of [
+      'jwt-enabled',
+      'jwt-key-filename',
+      'jwks-filename',
+      'jwt-issuer',
+      'jwt-signing-algorithm',
+      'jwt-key-id',
+      'jwt-ttl',
+      'oidc-enabled',
+      'oidc-server-listen-port',
+      'oidc-server-listen-address',
+      'oidc-server-tls-enabled',
+      'oidc-jwks-uri',
+      'oidc-path-prefix',
+      'oidc-allowed-hosts',
+    ]) {
+      expect(SERVE_FLAGS[name]).toBeDefined();
+    }
+    const s = settingsFor([]);
+    expect(s.jwt).toMatchObject({ enabled: false, algorithm: 'RS256', ttlMs: 24 * 3_600_000 });
+    expect(s.oidc).toMatchObject({ enabled: false, port: 9080, listenAddress: 'localhost' });
+  });
+
+  it('fold into the settings, TLS file paths resolved against the working directory', () => {
+    const s = settingsFor([
+      '--jwt-enabled',
+      '--jwt-issuer=https://oidc.example.org',
+      '--jwt-signing-algorithm=ES256',
+      '--jwt-ttl=1h',
+      '--oidc-enabled',
+      '--oidc-server-listen-port=9443',
+      '--oidc-server-tls-cert-file=tls/oidc.crt',
+      '--oidc-server-tls-key-file=/etc/oidc.key',
+      '--oidc-allowed-hosts=OIDC.example.org',
+    ]);
+    expect(s.jwt).toEqual({
+      enabled: true,
+      keyFilename: 'jwt.key',
+      jwksFilename: 'jwks.json',
+      issuer: 'https://oidc.example.org',
+      algorithm: 'ES256',
+      keyId: undefined,
+      ttlMs: 3_600_000,
+    });
+    expect(s.oidc).toMatchObject({
+      enabled: true,
+      port: 9443,
+      tls: { enabled: true, certFile: '/srv/warden/tls/oidc.crt', keyFile: '/etc/oidc.key' },
+      allowedHosts: ['oidc.example.org'],
+    });
+    expect(Object.isFrozen(s.oidc.tls)).toBe(true);
+  });
+
+  it('adds JWT/OIDC warnings to the start-up warnings', () => {
+    const s = settingsFor([
+      '--jwt-enabled',
+      '--oidc-enabled',
+      '--oidc-allowed-hosts=a.example',
+      '--oidc-server-tls-enabled=false',
+    ]);
+    expect(s.warnings).toEqual([
+      expect.stringMatching(/no iss claim/),
+      expect.stringMatching(/plain HTTP/),
+    ]);
+  });
+
+  it('reports JWT problems together with every other problem, each under its flag', () => {
+    expect(
+      problemsFor([
+        '--port',
+        '70000',
+        '--jwt-ttl=soon',
+        '--oidc-enabled',
+        '--jwt-signing-algorithm=HS256',
+      ]),
+    ).toEqual([
+      '--jwt-signing-algorithm: "HS256" is not one of RS256, ES256, EdDSA',
+      '--jwt-ttl: "soon" is not a duration (use Go syntax such as 24h)',
+      '--oidc-enabled: needs --jwt-enabled (there are no keys to publish otherwise)',
+      '--oidc-enabled: needs --jwt-issuer or --oidc-allowed-hosts: the issuer would otherwise come from an unchecked Host header',
+      '--port: 70000 is not a port number (0-65535)',
+    ]);
+  });
+
+  it('refuses JWT file names that collide with the X.509 files in the same directory', () => {
+    expect(problemsFor(['--jwt-enabled', '--jwt-key-filename=issuer.key'])).toEqual([
+      '--jwt-key-filename: "issuer.key" is also the name of an --issuer-*-filename file',
+    ]);
+    expect(problemsFor(['--jwks-filename=ca.crt'])).toEqual([
+      '--jwks-filename: "ca.crt" is also the name of an --issuer-*-filename file',
+    ]);
+  });
+
+  it('refuses an OIDC port another listener uses, and a bad OIDC listen address', () => {
+    const oidc = ['--jwt-enabled', '--oidc-enabled', '--jwt-issuer=https://oidc.example.org'];
+    expect(problemsFor([...oidc, '--oidc-server-listen-port=50001'])).toEqual([
+      '--oidc-server-listen-port: 50001 is already used by --port',
+    ]);
+    expect(problemsFor([...oidc, '--oidc-server-listen-address=not an address'])).toEqual([
+      '--oidc-server-listen-address: "not an address" is not an IP address or host name',
+    ]);
+    // With OIDC off its port is not in use.
+    expect(problemsFor(['--oidc-server-listen-port=50001'])).toEqual([]);
+  });
+});
+
 describe('warden serve --validate', () => {
   it('returns the settings for a valid invocation with a Configuration file', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'warden-validate-'));
@@ -339,18 +447,25 @@ describe('warden serve --validate', () => {
       ['--mode', 'kubernetes', '--config', 'custom'],
       STANDALONE_ENV,
       {
-        loadConfiguration: async (ref) => {
-          refs.push(ref);
+        loadConfiguration: async (ref, context) => {
+          refs.push(ref, context);
           return JWKS_ONLY;
         },
       },
     );
-    expect(refs).toEqual([{ kind: 'kubernetes', name: 'custom' }]);
+    expect(refs).toEqual([
+      { kind: 'kubernetes', name: 'custom' },
+      { namespace: STANDALONE_ENV.namespace, kubeconfig: undefined },
+    ]);
     expect(result.ok && result.settings.validators.defaultName).toBeNull();
-    const without = await validateServeInvocation(['--mode', 'kubernetes'], STANDALONE_ENV);
+    // The default loader asks the API server --kubeconfig points at; a missing file is a problem.
+    const without = await validateServeInvocation(
+      ['--mode', 'kubernetes', '--kubeconfig', '/nonexistent/kubeconfig'],
+      STANDALONE_ENV,
+    );
     expect(without).toMatchObject({
       ok: false,
-      problems: [{ message: expect.stringMatching(/needs the kubernetes loader/) }],
+      problems: [{ message: expect.stringMatching(/kubeconfig \/nonexistent\/kubeconfig could not be loaded \(ENOENT\)/) }],
     });
   });
 });

@@ -29,7 +29,7 @@ function countingStore() {
     close: async () => undefined,
     onSecretsChanged: (l) => listeners.onSecretsChanged(l),
   };
-  return { store, state, emit: () => listeners.emit() };
+  return { store, state, emit: () => listeners.emit(), listenerCount: () => listeners.size };
 }
 
 describe('the TTL cache', () => {
@@ -84,6 +84,34 @@ describe('the TTL cache', () => {
 
   it('refuses a TTL that is not positive', () => {
     expect(() => new CachingSecretStore(countingStore().store, { storeName: 's', ttlMs: 0, clock: new ManualClock() })).toThrow(TypeError);
+  });
+});
+
+describe('the instrumented store passes changes on', () => {
+  it('listens to the store below only while someone listens to it (a polling store polls only then)', () => {
+    const { store, emit, listenerCount } = countingStore();
+    const instrumented = new InstrumentedSecretStore(store, 's', createSecretsMetrics(new Registry()));
+    expect(listenerCount()).toBe(0);
+    let a = 0;
+    let b = 0;
+    const offA = instrumented.onSecretsChanged(() => (a += 1));
+    const offB = instrumented.onSecretsChanged(() => (b += 1));
+    expect(listenerCount()).toBe(1);
+    emit();
+    expect([a, b]).toEqual([1, 1]);
+    offA();
+    expect(listenerCount()).toBe(1);
+    offB();
+    expect(listenerCount()).toBe(0);
+    emit();
+    expect([a, b]).toEqual([1, 1]);
+  });
+
+  it('stays subscribed below a TTL cache, which must drop its entries on every change', () => {
+    const { store, listenerCount } = countingStore();
+    const cached = new CachingSecretStore(store, { storeName: 's', ttlMs: 1000, clock: new ManualClock() });
+    new InstrumentedSecretStore(cached, 's', createSecretsMetrics(new Registry()));
+    expect(listenerCount()).toBe(1);
   });
 });
 

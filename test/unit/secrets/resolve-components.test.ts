@@ -41,6 +41,9 @@ async function problemsOf(promise: Promise<ResolvedResources>): Promise<SecretsP
   throw new Error('resolution succeeded but was expected to fail');
 }
 
+/** The built-in registry minus the real Kubernetes store, so a test can stand in for it. */
+const withoutKubernetes = SECRET_STORE_TYPES.filter((entry) => entry.type !== 'secretstores.kubernetes');
+
 describe('resolveComponents', () => {
   let dir: { path: string; remove(): Promise<void> };
   let secretsFile: string;
@@ -151,7 +154,7 @@ describe('resolveComponents', () => {
   it('defaults to the built-in "kubernetes" store in Kubernetes mode', async () => {
     const k8s = memoryStoreRegistration('secretstores.kubernetes');
     // the built-in store is created without metadata, so it holds nothing: the problem shows it was asked
-    const problems = await problemsOf(resolveComponents({ manifests: [redis(undefined)], mode: 'kubernetes', env, registry: [...SECRET_STORE_TYPES, k8s] }));
+    const problems = await problemsOf(resolveComponents({ manifests: [redis(undefined)], mode: 'kubernetes', env, registry: [...withoutKubernetes, k8s] }));
     expect(k8s.built).toEqual(['kubernetes']);
     expect(problems).toEqual([expect.objectContaining({ component: 'redis', store: 'kubernetes', secret: 'redis', message: expect.stringMatching(/ERR_SECRET_NOT_FOUND/) })]);
     expect(k8s.closed).toEqual(['kubernetes']);
@@ -160,10 +163,10 @@ describe('resolveComponents', () => {
   it('uses a declared "kubernetes" Component in Kubernetes mode, and says when the type is unavailable', async () => {
     const k8s = memoryStoreRegistration('secretstores.kubernetes');
     const seeded = component('kubernetes', 'secretstores.kubernetes', [{ name: 'seed', value: JSON.stringify({ redis: { 'redis-password': 'k8s-pw' } }) }]);
-    const resolved = await resolveComponents({ manifests: [seeded, redis(undefined)], mode: 'kubernetes', env, registry: [...SECRET_STORE_TYPES, k8s] });
+    const resolved = await resolveComponents({ manifests: [seeded, redis(undefined)], mode: 'kubernetes', env, registry: [...withoutKubernetes, k8s] });
     expect(resolved.components.find((c) => c.name === 'redis')?.metadata[1]?.value).toBe('k8s-pw');
     await resolved.close();
-    expect(await problemsOf(resolveComponents({ manifests: [redis(undefined)], mode: 'kubernetes', env }))).toEqual([
+    expect(await problemsOf(resolveComponents({ manifests: [redis(undefined)], mode: 'kubernetes', env, registry: withoutKubernetes }))).toEqual([
       expect.objectContaining({ store: 'kubernetes', path: 'spec.type', message: expect.stringMatching(/secretstores\.kubernetes" is not supported/) }),
       expect.objectContaining({ component: 'redis', store: 'kubernetes', message: expect.stringMatching(/did not start/) }),
     ]);

@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  DEFAULT_ISSUER_RENEWAL,
+  DEFAULT_ROOT_ROTATION,
   defaultDaprConfiguration,
   loadDaprConfigurationFile,
   parseDaprConfiguration,
@@ -34,6 +36,13 @@ describe('Dapr Configuration (spec.mtls)', () => {
       controlPlaneTrustDomain: 'cluster.local',
       sentryAddress: undefined,
       tokenValidators: [],
+      rootRotation: {
+        enabled: true,
+        prepareAtFraction: 1 / 2,
+        activateAtFraction: 5 / 6,
+        propagationWindowMs: null,
+      },
+      issuerRenewal: { enabled: true, renewAtFraction: 2 / 3 },
     });
   });
 
@@ -77,6 +86,8 @@ describe('Dapr Configuration (spec.mtls)', () => {
         },
         { name: 'insecure' },
       ],
+      rootRotation: DEFAULT_ROOT_ROTATION,
+      issuerRenewal: DEFAULT_ISSUER_RENEWAL,
     });
     expect(Object.isFrozen(configuration.mtls)).toBe(true);
     expect(Object.isFrozen(configuration.mtls.tokenValidators[0])).toBe(true);
@@ -229,5 +240,96 @@ spec:
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+  describe("Warden's additions: spec.mtls.rootRotation and spec.mtls.issuerRenewal", () => {
+    it('reads every field, leaving Dapr’s fields as they were, and freezes them', () => {
+      const c = parseDaprConfiguration(
+        `${HEADER}spec:
+  mtls:
+    workloadCertTTL: 1h
+    rootRotation:
+      enabled: false
+      prepareAtFraction: 0.6
+      activateAtFraction: 0.9
+      propagationWindow: 3h
+    issuerRenewal:
+      renewAtFraction: 0.75
+`,
+        'x',
+      );
+      expect(c.mtls.workloadCertTtlMs).toBe(3_600_000);
+      expect(c.mtls.rootRotation).toEqual({
+        enabled: false,
+        prepareAtFraction: 0.6,
+        activateAtFraction: 0.9,
+        propagationWindowMs: 3 * 3_600_000,
+      });
+      expect(c.mtls.issuerRenewal).toEqual({ enabled: true, renewAtFraction: 0.75 });
+      expect(Object.isFrozen(c.mtls.rootRotation)).toBe(true);
+    });
+
+    it('takes an empty section (null in YAML) and a zero propagation window', () => {
+      const c = parseDaprConfiguration(
+        `${HEADER}spec:\n  mtls:\n    rootRotation: {propagationWindow: 0s}\n    issuerRenewal:\n`,
+        'x',
+      );
+      expect(c.mtls.rootRotation).toEqual({ ...DEFAULT_ROOT_ROTATION, propagationWindowMs: 0 });
+      expect(c.mtls.issuerRenewal).toEqual(DEFAULT_ISSUER_RENEWAL);
+    });
+
+    it('reports every problem at once with its path, unknown fields (typos) included', () => {
+      expect(
+        problems(`${HEADER}spec:
+  mtls:
+    rootRotation:
+      enabled: "yes"
+      prepareAtFraction: half
+      activateAtFraction: 1.5
+      propagationWindow: soon
+      rotateEvery: 1y
+    issuerRenewal: [1]
+`),
+      ).toEqual([
+        'spec.mtls.rootRotation.enabled: must be true or false, not a string',
+        'spec.mtls.rootRotation.prepareAtFraction: must be a number, not a string',
+        'spec.mtls.rootRotation.activateAtFraction: must be a number between 0 and 1 (exclusive)',
+        expect.stringContaining(
+          'spec.mtls.rootRotation.propagationWindow: "soon" is not a duration',
+        ),
+        'spec.mtls.rootRotation.rotateEvery: is not a known field',
+        'spec.mtls.issuerRenewal: must be a mapping, not a list',
+      ]);
+    });
+
+    it.each([
+      [
+        'both given, in the wrong order',
+        '{prepareAtFraction: 0.9, activateAtFraction: 0.5}',
+        '0.5 must be greater than prepareAtFraction (0.9)',
+      ],
+      [
+        'one given, against the other’s default',
+        '{prepareAtFraction: 0.9}',
+        `${5 / 6} must be greater than prepareAtFraction (0.9)`,
+      ],
+    ])(
+      'refuses activateAtFraction at or before prepareAtFraction (%s)',
+      (_name, section, message) => {
+        expect(problems(`${HEADER}spec:\n  mtls:\n    rootRotation: ${section}\n`)).toEqual([
+          `spec.mtls.rootRotation.activateAtFraction: ${message}`,
+        ]);
+      },
+    );
+
+    it('refuses a Configuration file larger than 1 MiB before parsing it', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'warden-config-'));
+      try {
+        const file = path.join(dir, 'big.yaml');
+        await writeFile(file, `${HEADER}# ${'x'.repeat(1024 * 1024)}\n`);
+        await expect(loadDaprConfigurationFile(file)).rejects.toThrow(/larger than 1048576 bytes/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { parseDuration } from '../../../shared/duration.js';
 import { WardenError } from '../../../shared/errors.js';
 import { parseConfiguredPath, type VaultPathSegments } from './vault-path.js';
 import { loadCaCertificates, type VaultTlsSettings } from './vault-tls.js';
@@ -13,6 +14,8 @@ export const VAULT_SECRET_STORE_TYPE = 'secretstores.hashicorp.vault';
 export const DEFAULT_VAULT_ADDRESS = 'https://127.0.0.1:8200';
 export const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH =
   '/var/run/secrets/kubernetes.io/serviceaccount/token';
+/** How often the versions of secrets read so far are compared, while anyone listens for changes. */
+export const DEFAULT_VERSION_CHECK_INTERVAL = '1m';
 
 export type VaultAuthSettings =
   | { readonly method: 'token'; readonly source: 'inline'; readonly token: string }
@@ -44,6 +47,8 @@ export interface VaultStoreConfig {
   readonly valueType: 'map' | 'text';
   /** Vault Enterprise namespace for X-Vault-Namespace, without slashes at the ends. */
   readonly namespace: string | undefined;
+  /** Warden: period of the version checks of secrets read so far; 0 turns them off. */
+  readonly versionCheckIntervalMs: number;
 }
 
 const KNOWN_FIELDS = new Set([
@@ -69,6 +74,9 @@ const KNOWN_FIELDS = new Set([
   'vaultAppRoleSecretId',
   'vaultAppRoleSecretIdPath',
   'vaultAppRoleMountPath',
+  'versionCheckInterval',
+  // read by the resolver (a TTL cache in front of every store), not by the store
+  'cacheTTL',
 ]);
 
 const KUBERNETES_FIELDS = [
@@ -281,6 +289,18 @@ export async function parseVaultMetadata(
     else if (parsed.segments.length > 0) namespace = parsed.segments.join('/');
   }
 
+  let versionCheckIntervalMs = parseDuration(DEFAULT_VERSION_CHECK_INTERVAL);
+  const versionCheckText = get('versionCheckInterval');
+  if (versionCheckText !== undefined) {
+    try {
+      versionCheckIntervalMs = parseDuration(versionCheckText);
+    } catch {
+      problems.push(
+        'versionCheckInterval is not a duration (use Go syntax such as 30s or 5m; 0 turns checks off)',
+      );
+    }
+  }
+
   if (problems.length > 0 || auth === undefined) {
     throw new WardenError(
       'ERR_SECRET_STORE_CONFIG',
@@ -315,5 +335,6 @@ export async function parseVaultMetadata(
     kvVersion: versionText === '1' ? 1 : 2,
     valueType: valueType === 'text' ? 'text' : 'map',
     namespace,
+    versionCheckIntervalMs,
   });
 }

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../shared/clock.js';
 import type { WardenEnv } from '../../../shared/env.js';
 import { WardenError } from '../../../shared/errors.js';
+import type { SecretChangeSource } from '../../secret-change-source.js';
 import type {
   RequestMetadata,
   SecretData,
@@ -28,6 +30,7 @@ import {
   type VaultPathSegments,
 } from './vault-path.js';
 import { VaultTokenSession, systemTimers, type VaultTimers } from './vault-token-session.js';
+import { SecretVersionChecks } from './vault-version-checks.js';
 
 export { VAULT_SECRET_STORE_TYPE } from './vault-config.js';
 
@@ -89,12 +92,37 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
-export class VaultSecretStore implements SecretStore {
+/** The fingerprint of an entry no longer there. */
+const ABSENT = 'absent';
+
+function versionFingerprint(version: unknown, gone: boolean): string | undefined {
+  if (typeof version !== 'number' || !Number.isInteger(version)) return undefined;
+  return `version:${version}${gone ? ':gone' : ''}`;
+}
+
+/** KV v1 has no versions: a digest of the entry (kept in memory only), keys sorted. */
+function digestFingerprint(data: Record<string, unknown>): string {
+  const sorted = Object.keys(data)
+    .sort()
+    .map((key) => [key, data[key]]);
+  return `sha256:${createHash('sha256').update(JSON.stringify(sorted)).digest('hex')}`;
+}
+
+interface FetchedSecret {
+  readonly data: SecretData;
+  /** What a version check compares against (undefined when the answer carried none). */
+  readonly fingerprint: string | undefined;
+}
+
+export class VaultSecretStore implements SecretStore, SecretChangeSource {
   readonly type = VAULT_SECRET_STORE_TYPE;
   readonly #config: VaultStoreConfig;
   readonly #client: VaultClient;
   readonly #session: VaultTokenSession;
   readonly #logger: Logger;
+  readonly #versions: SecretVersionChecks;
+  /** Set once Vault refused a metadata read: checks then read the secret itself. */
+  #metadataDenied = false;
   #closed = false;
 
   constructor(
@@ -102,11 +130,31 @@ export class VaultSecretStore implements SecretStore {
     client: VaultClient,
     session: VaultTokenSession,
     logger: Logger,
+    timers: VaultTimers = systemTimers,
   ) {
     this.#config = config;
     this.#client = client;
     this.#session = session;
     this.#logger = logger;
+    this.#versions = new SecretVersionChecks({
+      intervalMs: config.versionCheckIntervalMs,
+      timers,
+      logger,
+      probe: (name) => this.#probe(name),
+    });
+  }
+
+  /**
+   * Told when a secret read earlier (latest version) has a new version, or was deleted,
+   * destroyed or rewritten (KV v1). Checks run every versionCheckInterval while anyone listens.
+   */
+  onSecretsChanged(listener: () => void): () => void {
+    return this.#versions.onSecretsChanged(listener);
+  }
+
+  /** Runs one round of version checks now; returns the names that changed. */
+  checkVersionsNow(): Promise<string[]> {
+    return this.#versions.checkNow();
   }
 
   features(): SecretStoreFeatures {
@@ -122,7 +170,11 @@ export class VaultSecretStore implements SecretStore {
     this.#assertOpen();
     const segments = parseSecretName(name);
     const version = parseVersion(metadata, this.#config.kvVersion);
-    return this.#read(name, segments, version);
+    const fetched = await this.#fetch(name, segments, version);
+    // A pinned version never changes; the latest one is what a rotation replaces.
+    if (version === undefined && fetched.fingerprint !== undefined)
+      this.#versions.track(name, fetched.fingerprint);
+    return fetched.data;
   }
 
   async bulkGet(metadata: RequestMetadata = {}): Promise<Readonly<Record<string, SecretData>>> {
@@ -159,6 +211,7 @@ export class VaultSecretStore implements SecretStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#versions.close();
     await this.#session.close();
     this.#client.close();
   }
@@ -205,6 +258,14 @@ export class VaultSecretStore implements SecretStore {
     segments: VaultPathSegments,
     version: string | undefined,
   ): Promise<SecretData> {
+    return (await this.#fetch(name, segments, version)).data;
+  }
+
+  async #fetch(
+    name: string,
+    segments: VaultPathSegments,
+    version: string | undefined,
+  ): Promise<FetchedSecret> {
     const path = this.#dataPath(segments);
     const subject =
       version === undefined
@@ -250,13 +311,87 @@ export class VaultSecretStore implements SecretStore {
         `Vault answered ${subject} without a data object; is vaultKVVersion (${this.#config.kvVersion}) right?`,
       );
     }
+    const fingerprint =
+      this.#config.kvVersion === 2
+        ? versionFingerprint(asRecord(asRecord(envelope?.data)?.metadata)?.version, false)
+        : digestFingerprint(data);
     if (this.#config.valueType === 'text') {
       // Dapr's text semantics: the entry's whole data object as JSON text, under the secret's name.
-      return Object.freeze({ [name]: JSON.stringify(data) });
+      return { data: Object.freeze({ [name]: JSON.stringify(data) }), fingerprint };
     }
-    return Object.freeze(
-      Object.fromEntries(Object.entries(data).map(([key, value]) => [key, toStringValue(value)])),
-    );
+    return {
+      data: Object.freeze(
+        Object.fromEntries(Object.entries(data).map(([key, value]) => [key, toStringValue(value)])),
+      ),
+      fingerprint,
+    };
+  }
+
+  /**
+   * What Vault holds for a tracked secret now. KV v2 asks the metadata endpoint (the value
+   * does not travel); when the policy does not allow that, or for KV v1, the entry is read.
+   */
+  async #probe(name: string): Promise<string | undefined> {
+    if (this.#closed) return undefined;
+    const segments = parseSecretName(name);
+    if (this.#config.kvVersion === 2 && !this.#metadataDenied) {
+      const path = this.#listPath(segments);
+      const { reply, request } = await this.#authorised({
+        method: 'GET',
+        path,
+        subject: `the metadata of secret ${quoteForMessage(name)}`,
+        // best effort: a failed check is simply tried again next round
+        maxAttempts: 1,
+      });
+      if (reply.status === 404) return ABSENT;
+      if (reply.status === 200) {
+        const data = asRecord(asRecord(reply.body)?.data);
+        const current = data?.current_version;
+        const entry = asRecord(asRecord(data?.versions)?.[String(current)]);
+        const gone =
+          entry?.destroyed === true ||
+          (typeof entry?.deletion_time === 'string' && entry.deletion_time !== '');
+        return versionFingerprint(current, gone);
+      }
+      if (reply.status !== 403) {
+        this.#logger.warn(
+          { error: errorForReply(reply, request).message },
+          'Vault version check failed; trying again next round',
+        );
+        return undefined;
+      }
+      this.#metadataDenied = true;
+      this.#logger.info(
+        { path: describeVaultPath(path) },
+        'no read access to KV metadata; version checks read the secrets themselves',
+      );
+    }
+    const path = this.#dataPath(segments);
+    const { reply, request } = await this.#authorised({
+      method: 'GET',
+      path,
+      subject: `secret ${quoteForMessage(name)}`,
+      maxAttempts: 1,
+    });
+    const envelope = asRecord(reply.body);
+    if (reply.status === 404) {
+      const metadata = asRecord(asRecord(envelope?.data)?.metadata);
+      return this.#config.kvVersion === 2 && metadata !== undefined
+        ? (versionFingerprint(metadata.version, true) ?? ABSENT)
+        : ABSENT;
+    }
+    if (reply.status !== 200) {
+      this.#logger.warn(
+        { error: errorForReply(reply, request).message },
+        'Vault version check failed; trying again next round',
+      );
+      return undefined;
+    }
+    if (this.#config.kvVersion === 2) {
+      return versionFingerprint(asRecord(asRecord(envelope?.data)?.metadata)?.version, false);
+    }
+    const data = asRecord(envelope?.data);
+    return data === undefined ? undefined : digestFingerprint(data);
   }
 
   /** Every secret name below the prefix, as segments; bounded in depth and count. */
@@ -359,5 +494,5 @@ export async function createVaultSecretStore(
     },
     'Vault secret store ready',
   );
-  return new VaultSecretStore(config, client, session, logger);
+  return new VaultSecretStore(config, client, session, logger, context.timers ?? systemTimers);
 }

@@ -189,8 +189,30 @@ describe('Vault store metadata: validation', () => {
 
   it('warns about unknown fields instead of failing (Dapr ignores them too)', async () => {
     const captured = createCapturedLogger();
-    await parseVaultMetadata({ vaultToken: TOKEN, someFutureField: 'x' }, captured.logger);
+    await parseVaultMetadata(
+      { vaultToken: TOKEN, someFutureField: 'x', cacheTTL: '30s' },
+      captured.logger,
+    );
     expect(captured.text()).toContain('someFutureField');
+    expect(captured.text()).not.toContain('cacheTTL'); // the resolver's field, not unknown
+  });
+
+  it.each([
+    ['absent', undefined, 60_000],
+    ['30s', '30s', 30_000],
+    ['0s (off)', '0s', 0],
+  ])('reads versionCheckInterval %s', async (_what, value, ms) => {
+    const config = await parseVaultMetadata(
+      { vaultToken: TOKEN, ...(value === undefined ? {} : { versionCheckInterval: value }) },
+      silentLogger,
+    );
+    expect(config.versionCheckIntervalMs).toBe(ms);
+  });
+
+  it('refuses a versionCheckInterval that is not a duration', async () => {
+    expect(await problemsOf({ vaultToken: TOKEN, versionCheckInterval: 'often' })).toContain(
+      'versionCheckInterval is not a duration',
+    );
   });
 
   it('logs a warning when skipVerify is on and does not load CA material', async () => {

@@ -68,6 +68,8 @@ export const LOCK_FILE = '.warden.lock';
 export const JOURNAL_FILE = '.warden-create.journal';
 export const REPLACE_JOURNAL_FILE = '.warden-replace.journal';
 export const STAGING_DIR = '.warden-staging';
+/** writeFileAtomic's temp file for either journal: `.<name>.<12 hex>.tmp`. */
+const JOURNAL_TEMP = /^\.\.warden-(create|replace)\.journal\.[0-9a-f]{12}\.tmp$/;
 
 /** Points in create() at which `onCreateStep` is called (after the step is durable). */
 export type FileCreateStep =
@@ -264,6 +266,11 @@ export function createFileTrustStore(options: FileTrustStoreOptions): FileTrustM
     const replaceText = await readOptional(replaceJournalPath);
     if (replaceText !== undefined) await rollForwardReplace(replaceText);
     await fs.rm(stagingPath, { recursive: true, force: true });
+    // A kill -9 while a journal itself was being written leaves writeFileAtomic's temp file
+    // (never the journal, so nothing above sees it); it is ours by name.
+    for (const name of await fs.readdir(directory).catch(() => [] as string[])) {
+      if (JOURNAL_TEMP.test(name)) await fs.rm(path.join(directory, name), { force: true });
+    }
   }
 
   async function rollBackCreate(journalText: string): Promise<void> {

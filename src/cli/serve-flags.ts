@@ -3,6 +3,11 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { LeafProfileOptions } from '../issuer/certificate-signer.js';
+import {
+  DEFAULT_IN_FLIGHT_LIMITS,
+  MAX_IN_FLIGHT_LIMIT,
+  type InFlightLimits,
+} from '../issuer/grpc/in-flight-limit.js';
 import { sentrySpiffeId } from '../issuer/grpc/serving-certificate.js';
 import { namespaceProblem } from '../issuer/request-rules.js';
 import {
@@ -116,6 +121,18 @@ export const SERVE_FLAGS: FlagSpecs = Object.freeze({
     default: 'false',
   },
   workers: { kind: 'number', description: 'Signing worker threads (default: the available cores)' },
+  'max-in-flight': {
+    kind: 'number',
+    description:
+      'SignCertificate calls worked on at once; beyond it callers get RESOURCE_EXHAUSTED and retry',
+    default: String(DEFAULT_IN_FLIGHT_LIMITS.maxInFlight),
+  },
+  'max-in-flight-per-caller': {
+    kind: 'number',
+    description:
+      'SignCertificate calls worked on at once from one caller IP address (callers behind one NAT, or all local sidecars on 127.0.0.1, share it)',
+    default: String(DEFAULT_IN_FLIGHT_LIMITS.maxInFlightPerCaller),
+  },
   'key-algorithm': {
     kind: 'string',
     description: `Key type for a generated root and issuer: ${KEY_ALGORITHMS.join(', ')}`,
@@ -186,6 +203,8 @@ export interface ServeSettings {
   readonly insecureValidatorActive: boolean;
   readonly logging: { readonly level: LogLevel & LevelWithSilent; readonly json: boolean };
   readonly workers: number;
+  /** --max-in-flight and --max-in-flight-per-caller. */
+  readonly inFlightLimits: InFlightLimits;
   readonly keyAlgorithm: KeyAlgorithm;
   readonly rootTtlMs: number;
   readonly issuerTtlMs: number;
@@ -412,6 +431,25 @@ export function resolveServeSettings(
   if (!Number.isInteger(workers) || workers < 1 || workers > 256)
     flagProblem('workers', `${workers} is not a whole number from 1 to 256`);
 
+  const limitFlag = (name: string, fallback: number): number => {
+    const value = numberFlag(flags, name) ?? fallback;
+    if (!Number.isInteger(value) || value < 1 || value > MAX_IN_FLIGHT_LIMIT)
+      flagProblem(name, `${value} is not a whole number from 1 to ${MAX_IN_FLIGHT_LIMIT}`);
+    return value;
+  };
+  const inFlightLimits: InFlightLimits = Object.freeze({
+    maxInFlight: limitFlag('max-in-flight', DEFAULT_IN_FLIGHT_LIMITS.maxInFlight),
+    maxInFlightPerCaller: limitFlag(
+      'max-in-flight-per-caller',
+      DEFAULT_IN_FLIGHT_LIMITS.maxInFlightPerCaller,
+    ),
+  });
+  if (inFlightLimits.maxInFlightPerCaller > inFlightLimits.maxInFlight) {
+    warnings.push(
+      '--max-in-flight-per-caller is above --max-in-flight: one caller can take every slot',
+    );
+  }
+
   const keyAlgorithm = stringFlag(flags, 'key-algorithm') ?? 'ecdsa-p256';
   if (!(KEY_ALGORITHMS as readonly string[]).includes(keyAlgorithm)) {
     flagProblem('key-algorithm', `"${keyAlgorithm}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
@@ -474,6 +512,7 @@ export function resolveServeSettings(
       json: booleanFlag(flags, 'log-as-json'),
     }),
     workers,
+    inFlightLimits,
     keyAlgorithm: keyAlgorithm as KeyAlgorithm,
     rootTtlMs,
     issuerTtlMs,

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startFileCa } from '../ca/file-ca.js';
+import { issuerChainValidAt } from '../ca/issuer-validity.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
 import { openJwtIssuance, type JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
@@ -131,6 +132,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       logger,
       metrics,
       clock,
+      inFlightLimits: settings.inFlightLimits,
       jwtMinter: jwt?.minter,
     });
     cleanups.push(() => grpc.close(0));
@@ -168,6 +170,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());
+    readiness.register('issuer-validity', () => issuerChainValidAt(ca.current(), clock.now()));
     registerIssuerReadiness(readiness, grpc, validators);
     if (oidc) readiness.register('oidc', () => oidc.ready());
     const health = await startHealthServer({ readiness, ...settings.healthz });

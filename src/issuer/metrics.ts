@@ -14,6 +14,7 @@ export const SIGN_FAILURE_REASONS = [
   'identity_denied',
   'validator_unavailable',
   'overloaded',
+  'deadline_exceeded',
   'cert_sign',
   'jwt_sign',
   'internal',
@@ -31,6 +32,7 @@ const REASON_BY_CODE: Partial<Record<ErrorCode, SignFailureReason>> = {
   ERR_IDENTITY_DENIED: 'identity_denied',
   ERR_VALIDATOR_UNAVAILABLE: 'validator_unavailable',
   ERR_OVERLOADED: 'overloaded',
+  ERR_DEADLINE_EXCEEDED: 'deadline_exceeded',
   ERR_SIGNING_FAILED: 'cert_sign',
   ERR_JWT_FAILED: 'jwt_sign',
 };

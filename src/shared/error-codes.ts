@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   ERR_IDENTITY_DENIED: 'The identity token did not prove the requested identity.',
   ERR_VALIDATOR_UNAVAILABLE: 'The validator cannot check identities right now (not ready, API unreachable).',
   ERR_OVERLOADED: 'Too many requests are in flight; retry with backoff.',
+  ERR_DEADLINE_EXCEEDED: "The caller's deadline passed (or it cancelled) before the CA finished; nothing was issued.",
   ERR_SIGNING_FAILED: 'Signing failed inside the CA; details are in the server log only.',
   // Sidecar side of SignCertificate (warden request, SVID renewal)
   ERR_SENTRY_REQUEST_FAILED: "A SignCertificate call failed; the message carries the gRPC status name and the CA's answer.",

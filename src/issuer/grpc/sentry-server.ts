@@ -9,6 +9,12 @@ import type { JwtSvidMinter } from '../jwt/jwt-svid.js';
 import { createSentryMetrics, type SentryMetrics } from '../metrics.js';
 import { MAX_REQUEST_BYTES } from '../request-rules.js';
 import type { ValidatorRegistry } from '../validator-registry.js';
+import {
+  DEFAULT_IN_FLIGHT_LIMITS,
+  InFlightLimiter,
+  limitInFlight,
+  type InFlightLimits,
+} from './in-flight-limit.js';
 import { loadSentryServiceDefinition } from './sentry-proto.js';
 import { ServingCertificate, type ServingMaterial } from './serving-certificate.js';
 import { createSignCertificateHandler } from './sign-certificate-handler.js';
@@ -61,6 +67,8 @@ export interface SentryServerOptions {
   readonly clock?: Clock;
   /** Whole-message cap (default 64 KiB), enforced by grpc-js before the request is decoded. */
   readonly maxRequestBytes?: number;
+  /** Calls worked on at once, overall and per caller address (default DEFAULT_IN_FLIGHT_LIMITS). */
+  readonly inFlightLimits?: InFlightLimits;
   /** With --jwt-enabled: every response also carries JWT-SVIDs. */
   readonly jwtMinter?: JwtSvidMinter | undefined;
 }
@@ -135,16 +143,21 @@ export async function createSentryServer(options: SentryServerOptions): Promise<
     // The answer is a few certificates; nothing legitimate comes close to this.
     'grpc.max_send_message_length': 1024 * 1024,
   });
+  const limiter = new InFlightLimiter(options.inFlightLimits ?? DEFAULT_IN_FLIGHT_LIMITS);
   server.addService(loadSentryServiceDefinition(), {
-    SignCertificate: createSignCertificateHandler({
-      signer: options.signer,
-      validators: options.validators,
-      caNamespace: options.caNamespace,
-      maxRequestBytes,
-      logger,
-      metrics,
-      jwtMinter: options.jwtMinter,
-    }),
+    SignCertificate: limitInFlight(
+      createSignCertificateHandler({
+        signer: options.signer,
+        validators: options.validators,
+        caNamespace: options.caNamespace,
+        maxRequestBytes,
+        logger,
+        metrics,
+        jwtMinter: options.jwtMinter,
+      }),
+      limiter,
+      { logger, metrics },
+    ),
   });
 
   const host = options.listenAddress.includes(':')

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
-import { describeError, isWardenError } from '../../shared/errors.js';
+import { describeError, isWardenError, WardenError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { auditDenied, auditFailed, auditIssued } from '../audit-log.js';
 import type { CertificateSigner, IssuedCertificate } from '../certificate-signer.js';
@@ -42,21 +42,35 @@ export interface SignCertificateOutcome {
   readonly jwt: MintedJwtSvids | null;
 }
 
+/** Why a call no longer needs an answer (its deadline passed, or the client cancelled), or null. */
+export type AbandonedCheck = () => string | null;
+
+function stopIfAbandoned(abandoned: AbandonedCheck | undefined, before: string): void {
+  const why = abandoned?.();
+  if (why)
+    throw new WardenError('ERR_DEADLINE_EXCEEDED', `${why} before ${before}; nothing was issued`);
+}
+
 /**
  * SignCertificate in the order that keeps untrusted bytes away from parsers: size cap →
- * request rules → validator → (only now) the signer parses the CSR → response.
+ * request rules → validator → (only now) the signer parses the CSR → response. A call whose
+ * client has given up is not worked on further: checked before the validator and before
+ * the signer, the two steps that cost something.
  */
 export async function signCertificate(
   deps: SignCertificateDependencies,
   request: RawSignRequest,
   onValidator: (name: string) => void,
+  abandoned?: AbandonedCheck,
 ): Promise<SignCertificateOutcome> {
   assertRequestSize(request, deps.maxRequestBytes);
   const checked = checkSignRequest(request);
   const validator = deps.validators.select(checked.tokenValidator);
   onValidator(validator.name);
+  stopIfAbandoned(abandoned, 'validation');
   const identity = await validator.validate(checked);
   const certificateRequest = certificateRequestFor(identity, checked.csrPem, deps.caNamespace);
+  stopIfAbandoned(abandoned, 'signing');
   const issued = await deps.signer.sign(certificateRequest);
   // Minted after the leaf, so that no token outlives the certificate it is issued with; the
   // audiences were bounded by the request rules before the validator ran.
@@ -102,9 +116,20 @@ export function createSignCertificateHandler(
     const peer = call.getPeer();
     let validatorName: string | null = null;
     deps.metrics.signRequestReceived();
-    signCertificate(deps, call.request, (name) => {
-      validatorName = name;
-    }).then(
+    const abandoned: AbandonedCheck = () => {
+      if (call.cancelled) return 'the client cancelled the call';
+      const deadline = call.getDeadline();
+      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+      return Date.now() >= deadlineMs ? 'the call deadline passed' : null;
+    };
+    signCertificate(
+      deps,
+      call.request,
+      (name) => {
+        validatorName = name;
+      },
+      abandoned,
+    ).then(
       (outcome) => {
         deps.metrics.signSucceeded(elapsed());
         auditIssued(deps.logger, {

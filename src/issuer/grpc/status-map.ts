@@ -32,6 +32,7 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, StatusRule>> = Obje
   ERR_IDENTITY_DENIED: client(GrpcStatus.PERMISSION_DENIED),
   ERR_VALIDATOR_UNAVAILABLE: client(GrpcStatus.UNAVAILABLE),
   ERR_OVERLOADED: client(GrpcStatus.RESOURCE_EXHAUSTED),
+  ERR_DEADLINE_EXCEEDED: client(GrpcStatus.DEADLINE_EXCEEDED),
   ERR_SIGNING_FAILED: internal,
   // Raised by the sidecar client, never by the edge; internal if one ever reached it.
   ERR_SENTRY_REQUEST_FAILED: internal,

@@ -6,6 +6,9 @@ import type { SecretsProblem } from '../problems.js';
 /** A manifest file larger than this is refused: Components are small. */
 export const MAX_MANIFEST_FILE_BYTES = 4 * 1024 * 1024;
 
+/** Alias expansions allowed per document: Components need none; this bounds "billion laughs". */
+export const MAX_YAML_ALIASES = 100;
+
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 /** One parsed YAML/JSON document and where it came from. */
@@ -45,13 +48,26 @@ export function parseManifestText(text: string, file: string): ManifestDocuments
   docs.forEach((doc, index) => {
     const source = docs.length > 1 ? `${file}#${index + 1}` : file;
     if (doc.errors.length > 0) {
+      const seen = new Set<string>();
       for (const error of doc.errors) {
         const at = lineCounter.linePos(error.pos[0]);
-        problems.push(invalid(source, `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''} (${error.code})`));
+        const message = `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''} (${error.code})`;
+        // The parser can report one fault twice (e.g. BAD_INDENT at one position).
+        if (!seen.has(message)) problems.push(invalid(source, message));
+        seen.add(message);
       }
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (err) {
+      // yaml throws a ReferenceError for an alias bomb ("billion laughs"); it must become a
+      // problem like any other, not escape resolution as an unexpected error.
+      if (!(err instanceof ReferenceError)) throw err;
+      problems.push(invalid(source, `expands more than ${MAX_YAML_ALIASES} YAML aliases (refused as a resource-exhaustion attack)`));
+      return;
+    }
     if (value === null || value === undefined) return; // an empty document between `---` lines
     documents.push({ source, document: value });
   });

@@ -424,6 +424,9 @@ export function defaultDaprConfiguration(): DaprConfiguration {
   return result.configuration;
 }
 
+/** Alias expansions allowed in a Configuration: it needs none; this bounds "billion laughs". */
+const MAX_YAML_ALIASES = 50;
+
 /**
  * Parses Configuration YAML. Throws ERR_CONFIG_INVALID listing every problem with its path,
  * e.g. `spec.mtls.workloadCertTTL: "abc" is not a duration`.
@@ -441,7 +444,23 @@ export function parseDaprConfiguration(yamlText: string, source: string): DaprCo
     });
     throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, problems));
   }
-  const result = interpretDaprConfiguration(document.toJS({ maxAliasCount: 50 }), source);
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    // yaml throws a ReferenceError for an alias bomb; it must be a reported problem, not a crash.
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      formatConfigProblems(source, [
+        {
+          path: '(document)',
+          message: `expands more than ${MAX_YAML_ALIASES} YAML aliases (refused as a resource-exhaustion attack)`,
+        },
+      ]),
+    );
+  }
+  const result = interpretDaprConfiguration(value, source);
   if (!result.ok)
     throw new WardenError('ERR_CONFIG_INVALID', formatConfigProblems(source, result.problems));
   return result.configuration;

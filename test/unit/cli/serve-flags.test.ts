@@ -106,6 +106,7 @@ describe('warden serve flags', () => {
       validators: { defaultName: 'insecure' },
       logging: { level: 'info', json: false },
       workers: 4,
+      inFlightLimits: { maxInFlight: 1024, maxInFlightPerCaller: 64 },
       keyAlgorithm: 'ecdsa-p256',
       rootTtlMs: 8760 * 3_600_000,
       issuerTtlMs: 8760 * 3_600_000,
@@ -243,6 +244,21 @@ describe('warden serve flags', () => {
       '--workers: 0 is not a whole number from 1 to 256',
       '--key-algorithm: "rsa" is not one of ecdsa-p256, ed25519',
       '--issuer-ttl: "forever" is not a duration (use Go syntax such as 8760h)',
+    ]);
+  });
+
+  it('takes the in-flight limits from their flags, refuses nonsense, and warns when one caller could take every slot', () => {
+    expect(
+      settingsFor(['--max-in-flight', '300', '--max-in-flight-per-caller', '7']).inFlightLimits,
+    ).toEqual({ maxInFlight: 300, maxInFlightPerCaller: 7 });
+    expect(problemsFor(['--max-in-flight', '0', '--max-in-flight-per-caller', '1.5'])).toEqual([
+      '--max-in-flight: 0 is not a whole number from 1 to 1000000',
+      '--max-in-flight-per-caller: 1.5 is not a whole number from 1 to 1000000',
+    ]);
+    expect(
+      settingsFor(['--max-in-flight', '10', '--max-in-flight-per-caller', '20']).warnings,
+    ).toEqual([
+      '--max-in-flight-per-caller is above --max-in-flight: one caller can take every slot',
     ]);
   });
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { existingJwtKeyFileStore } from '../ca/jwt/jwt-key-file-store.js';
+import { existingKubernetesJwtKeyStore } from '../ca/kubernetes/kubernetes-jwt-key-store.js';
 import {
   jwtKeyStatus,
   jwtRotationTimings,
@@ -93,7 +94,20 @@ export async function rotationContextFromFlags(
 ): Promise<CredentialRotationContext> {
   const selected = trustStoreFromFlags(flags, env);
   const policy = await rotationPolicyFromFlags(flags);
-  if (selected.mode === 'kubernetes') return { store: selected.store, policy, clock, jwt: null };
+  if (selected.mode === 'kubernetes') {
+    // The JWT keys rotate with the root when the trust Secret holds them.
+    const jwtStore = await existingKubernetesJwtKeyStore({
+      kubeConfig: selected.kubeConfig,
+      namespace: selected.store.namespace,
+      name: selected.store.name,
+      keyFilename: jwtFileName(flags, 'jwt-key-filename'),
+      jwksFilename: jwtFileName(flags, 'jwks-filename'),
+      maxTokenLifetimeMs: jwtRotationTimings(policy).maxTokenLifetimeMs,
+      clock,
+      logger: silentLogger,
+    });
+    return { store: selected.store, policy, clock, jwt: jwtStore ? { store: jwtStore } : null };
+  }
   const { store } = selected;
   const jwtStore = await existingJwtKeyFileStore({
     dir: store.directory,

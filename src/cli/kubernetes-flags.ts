@@ -40,7 +40,7 @@ export interface KubernetesSettings {
 export function collectKubernetesSettings(
   flags: ParsedFlags,
   env: WardenEnv,
-  mode: string,
+  _mode: string,
 ): { settings: KubernetesSettings; problems: readonly ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const str = (name: string): string | undefined => {
@@ -67,15 +67,6 @@ export function collectKubernetesSettings(
         path: '--anchors-namespace-selector',
         message: `"${printable(selector)}" ${problem}`,
       });
-  }
-  if (mode === 'kubernetes' && flags.values['jwt-enabled'] === true) {
-    // Each replica would mint its own JWT key in its own pod: tokens one replica signs would
-    // not verify against another's JWKS. Fail closed until the keys live in the trust Secret.
-    problems.push({
-      path: '--jwt-enabled',
-      message:
-        'JWT-SVIDs are not available in kubernetes mode yet (their keys would differ per replica)',
-    });
   }
   return {
     settings: Object.freeze({

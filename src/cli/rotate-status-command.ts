@@ -2,6 +2,7 @@ import { readJwtKeyStatus } from '../ca/rotation/credential-rotation.js';
 import { readRotationView } from '../ca/rotation/rotation-steps.js';
 import { buildRotationStatus } from '../ca/rotation/rotation-status.js';
 import { systemClock } from '../shared/clock.js';
+import { readEnv } from '../shared/env.js';
 import { formatFlagHelp, parseFlags } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
 import {
@@ -31,7 +32,7 @@ export const rotateStatusCommand: CliCommand = {
       return ROTATE_EXIT.usage;
     }
     const output = outputFlag(flags);
-    const context = await rotationContextFromFlags(flags, systemClock);
+    const context = await rotationContextFromFlags(flags, systemClock, readEnv(io.env));
     const report = buildRotationStatus(
       await readRotationView(context),
       context.policy,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { existingJwtKeyFileStore } from '../ca/jwt/jwt-key-file-store.js';
+import { existingKubernetesJwtKeyStore } from '../ca/kubernetes/kubernetes-jwt-key-store.js';
 import {
   jwtKeyStatus,
   jwtRotationTimings,
@@ -28,10 +29,12 @@ import {
   type ParsedFlags,
 } from '../shared/flags.js';
 import type { CliCommand } from './command.js';
+import { readEnv, type WardenEnv } from '../shared/env.js';
 import {
-  fileTrustStoreFromFlags,
   stringFlag,
   TRUST_MATERIAL_FLAGS,
+  TRUST_STORE_MODE_FLAGS,
+  trustStoreFromFlags,
   wantsHelp,
 } from './trust-material-flags.js';
 
@@ -41,6 +44,7 @@ export const ROTATE_EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, refused: 
 /** Flags every `warden rotate` command takes. */
 export const ROTATION_FLAGS: FlagSpecs = {
   ...TRUST_MATERIAL_FLAGS,
+  ...TRUST_STORE_MODE_FLAGS,
   config: {
     kind: 'string',
     description:
@@ -82,13 +86,29 @@ export async function rotationPolicyFromFlags(flags: ParsedFlags): Promise<Rotat
   });
 }
 
-/** The trust files, the policy and, when its files exist, the JWT key. */
+/** The trust store (files or the trust Secret), the policy and, when it exists, the JWT key. */
 export async function rotationContextFromFlags(
   flags: ParsedFlags,
   clock: Clock = systemClock,
+  env: WardenEnv = readEnv({}),
 ): Promise<CredentialRotationContext> {
-  const store = fileTrustStoreFromFlags(flags);
+  const selected = trustStoreFromFlags(flags, env);
   const policy = await rotationPolicyFromFlags(flags);
+  if (selected.mode === 'kubernetes') {
+    // The JWT keys rotate with the root when the trust Secret holds them.
+    const jwtStore = await existingKubernetesJwtKeyStore({
+      kubeConfig: selected.kubeConfig,
+      namespace: selected.store.namespace,
+      name: selected.store.name,
+      keyFilename: jwtFileName(flags, 'jwt-key-filename'),
+      jwksFilename: jwtFileName(flags, 'jwks-filename'),
+      maxTokenLifetimeMs: jwtRotationTimings(policy).maxTokenLifetimeMs,
+      clock,
+      logger: silentLogger,
+    });
+    return { store: selected.store, policy, clock, jwt: jwtStore ? { store: jwtStore } : null };
+  }
+  const { store } = selected;
   const jwtStore = await existingJwtKeyFileStore({
     dir: store.directory,
     keyFilename: jwtFileName(flags, 'jwt-key-filename'),
@@ -153,7 +173,7 @@ export function rotationStepCommand(spec: {
         return ROTATE_EXIT.usage;
       }
       const output = outputFlag(flags);
-      const context = await rotationContextFromFlags(flags);
+      const context = await rotationContextFromFlags(flags, systemClock, readEnv(io.env));
       let result: CredentialStepResult;
       try {
         result = await spec.run(context, flags);

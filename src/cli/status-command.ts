@@ -12,15 +12,18 @@ import { buildRotationStatus, type RotationStatusReport } from '../ca/rotation/r
 import { inspectRotation } from '../ca/rotation/rotation-view.js';
 import { formatRotationStatus, ROTATION_FLAGS, rotationPolicyFromFlags } from './rotation-flags.js';
 import type { CliCommand } from './command.js';
+import { readEnv } from '../shared/env.js';
 import {
-  fileTrustStoreFromFlags,
   stringFlag,
   TRUST_MATERIAL_FLAGS,
+  TRUST_STORE_MODE_FLAGS,
+  trustStoreFromFlags,
   wantsHelp,
 } from './trust-material-flags.js';
 
 const FLAGS: FlagSpecs = {
   ...TRUST_MATERIAL_FLAGS,
+  ...TRUST_STORE_MODE_FLAGS,
   config: ROTATION_FLAGS.config as FlagSpec,
   'propagation-window': ROTATION_FLAGS['propagation-window'] as FlagSpec,
   'warn-days': {
@@ -63,7 +66,12 @@ export const statusCommand: CliCommand = {
       io.stderr.write(`warden status: unexpected argument "${flags.positionals[0]}"\n`);
       return STATUS_EXIT.usage;
     }
-    const store = fileTrustStoreFromFlags(flags);
+    const selected = trustStoreFromFlags(flags, readEnv(io.env));
+    const { store } = selected;
+    const where =
+      selected.mode === 'standalone'
+        ? { directory: selected.store.directory }
+        : { namespace: selected.store.namespace, secret: selected.store.name };
 
     const policy = await rotationPolicyFromFlags(flags);
 
@@ -118,7 +126,7 @@ export const statusCommand: CliCommand = {
     const warnings = [...expiring, ...nextIssuerExpiring];
     if (output === 'json') {
       io.stdout.write(
-        `${JSON.stringify({ valid: true, directory: store.directory, warnDays, expiringWithinWarnDays: warnings.length > 0, ...report, rotation }, null, 2)}\n`,
+        `${JSON.stringify({ valid: true, ...where, warnDays, expiringWithinWarnDays: warnings.length > 0, ...report, rotation }, null, 2)}\n`,
       );
     } else {
       const block = (title: string, c: CertificateStatus): string =>

@@ -89,7 +89,11 @@ export function startTrustLifecycle(options: TrustLifecycleOptions): TrustLifecy
         logger,
         jwt: settings.jwt.enabled
           ? {
-              store: new JwtKeyFileStore({
+              // Kubernetes mode: the issuance's store over the trust Secret (compare-and-swap).
+              store:
+                'secretWatch' in ca && jwt
+                  ? jwt.store
+                  : new JwtKeyFileStore({
                 dir: settings.credentials.directory,
                 keyFilename: settings.jwt.keyFilename,
                 jwksFilename: settings.jwt.jwksFilename,

@@ -4,6 +4,7 @@ import { startFileCa } from '../ca/file-ca.js';
 import { issuerChainValidAt } from '../ca/issuer-validity.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
+import { KubernetesJwtKeyStore } from '../ca/kubernetes/kubernetes-jwt-key-store.js';
 import { openJwtIssuance, type JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
 import { startOidcService, type OidcService } from '../issuer/oidc/oidc-service.js';
@@ -108,6 +109,22 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
 
     const jwt = settings.jwt.enabled
       ? await openJwtIssuance({
+          // Kubernetes mode: in the trust Secret, so that every replica signs with one key.
+          store:
+            kubeConfig !== undefined
+              ? new KubernetesJwtKeyStore({
+                  kubeConfig,
+                  namespace: settings.namespace,
+                  name: settings.kubernetes.trustBundleName,
+                  keyFilename: settings.jwt.keyFilename,
+                  jwksFilename: settings.jwt.jwksFilename,
+                  algorithm: settings.jwt.algorithm,
+                  keyId: settings.jwt.keyId,
+                  maxTokenLifetimeMs: settings.jwt.ttlMs + settings.leafProfile.skewMs,
+                  clock,
+                  logger,
+                })
+              : undefined,
           credentialsDir: settings.credentials.directory,
           keyFilename: settings.jwt.keyFilename,
           jwksFilename: settings.jwt.jwksFilename,
@@ -120,6 +137,11 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
           logger,
         })
       : null;
+    if (jwt && 'onSecretChange' in ca) {
+      // The JWT keys live in the trust Secret: its watch reloads them too.
+      const unsubscribe = ca.onSecretChange(() => jwt.reload());
+      cleanups.push(async () => unsubscribe());
+    }
 
     const grpc = await createSentryServer({
       signer,

@@ -193,12 +193,24 @@ export async function existingJwtKeyFileStore(
     const others = [await present(jwksFilename), await present(stateFilename)];
     return others.some((text) => text !== undefined) ? probe : null;
   }
+  const adopted = adoptedJwtKeyChoice(keyPem, await present(jwksFilename), keyFilename);
+  return new JwtKeyFileStore({ ...options, ...adopted });
+}
+
+/**
+ * For a process without `--jwt-*` flags that adopts existing JWT key material (`warden
+ * rotate`): the algorithm jwt.key's key signs with, and the kid jwks.json gives that key.
+ */
+export function adoptedJwtKeyChoice(
+  keyPem: string,
+  jwksText: string | undefined,
+  keyFilename: string,
+): { algorithm: JwtSigningAlgorithm; keyId: string | undefined } {
   const key = parsePkcs8PrivateKeyPem(keyPem, keyFilename);
   const decided = algorithmForKey(key);
   if ('problem' in decided)
     throw new WardenError('ERR_TRUST_MATERIAL_INVALID', `${keyFilename} ${decided.problem}`);
   let keyId: string | undefined;
-  const jwksText = await present(jwksFilename);
   if (jwksText !== undefined) {
     try {
       const keys = (JSON.parse(jwksText) as { keys?: unknown }).keys;
@@ -213,5 +225,5 @@ export async function existingJwtKeyFileStore(
       // load() reports a jwks.json that does not parse, naming the file.
     }
   }
-  return new JwtKeyFileStore({ ...options, algorithm: decided.alg, keyId });
+  return { algorithm: decided.alg, keyId };
 }

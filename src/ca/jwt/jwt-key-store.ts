@@ -14,6 +14,9 @@ export interface JwtKeyStore {
   /**
    * Stores `after` in place of `before` (null on first creation), in an order that leaves
    * loadable material whatever point a crash interrupts it (see `jwtMaterialWriteOrder`).
+   * A store shared by replicas compares and swaps: with `before` null it leaves material
+   * someone else created first in place (the caller loads it again), and it refuses to
+   * replace material that is no longer `before`.
    */
   save(before: JwtKeyState | null, after: JwtKeyState): Promise<void>;
 }
@@ -59,6 +62,16 @@ export async function loadOrCreateJwtKeyState(
   const key = await generateJwtSigningKey(options.algorithm, options.keyId);
   const state = initialJwtKeyState(key);
   await store.save(null, state);
+  // A shared store (the trust Secret) keeps the first of several replicas racing to create:
+  // what is stored now is the key everyone signs with.
+  const stored = await store.load();
+  if (stored && stored.current.kid !== state.current.kid) {
+    options.logger.info(
+      { kid: stored.current.kid, alg: stored.current.alg },
+      'another replica created the JWT signing key first; using it',
+    );
+    return stored;
+  }
   options.logger.info({ kid: key.kid, alg: key.alg }, 'generated a new JWT signing key');
-  return state;
+  return stored ?? state;
 }

@@ -68,6 +68,11 @@ export interface KubernetesCa extends TrustMaterialCa {
   readonly secretWatch: TrustSecretWatch;
   readonly elector: LeaderElector;
   readonly distributor: AnchorsDistributor;
+  /**
+   * Also called on every change of the trust Secret the watch sees (the JWT keys live in it
+   * too); a rejection is reported like a refused reload. Returns an unsubscribe function.
+   */
+  onSecretChange(listener: () => Promise<unknown>): () => void;
 }
 
 /**
@@ -108,12 +113,22 @@ export async function startKubernetesCa(options: KubernetesCaOptions): Promise<K
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
+  const secretListeners = new Set<() => Promise<unknown>>();
   try {
     const secretWatch = startTrustSecretWatch({
       kubeConfig: options.kubeConfig,
       namespace: options.namespace,
       name: store.name,
-      reload: () => ca.reload(),
+      reload: async () => {
+        // Every part, even when one refuses (each logs why and keeps what it had).
+        const [bundle, ...others] = await Promise.allSettled([
+          ca.reload(),
+          ...[...secretListeners].map((listener) => listener()),
+        ]);
+        const failed = [bundle, ...others].find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        return (bundle as PromiseFulfilledResult<Awaited<ReturnType<typeof ca.reload>>>).value;
+      },
       publish: (anchors) => store.publishConfigMap(anchors),
       logger,
       random: options.random,
@@ -170,6 +185,10 @@ export async function startKubernetesCa(options: KubernetesCaOptions): Promise<K
       elector: started,
       distributor,
       ready: () => ca.ready() && secretWatch.synced(),
+      onSecretChange(listener) {
+        secretListeners.add(listener);
+        return () => secretListeners.delete(listener);
+      },
       close: stopAll,
     };
     return kubernetesCa;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { JwtKeyFileStore } from '../../ca/jwt/jwt-key-file-store.js';
 import { JwtKeyManager } from '../../ca/jwt/jwt-key-manager.js';
+import type { JwtKeyStore } from '../../ca/jwt/jwt-key-store.js';
 import { DEFAULT_JWT_NEXT_KEY_MIN_PUBLISHED_MS } from '../../ca/jwt/jwt-key-state.js';
 import type { JwtSigningAlgorithm } from '../../ca/jwt/jwt-signing-algorithm.js';
 import type { Clock } from '../../shared/clock.js';
@@ -9,6 +10,8 @@ import type { Logger } from '../../shared/logger.js';
 import { createJwtSvidMinter, type JwtSvidMinter } from './jwt-svid.js';
 
 export interface JwtIssuanceOptions {
+  /** Where the keys live when not in files (kubernetes mode: the trust Secret). */
+  readonly store?: JwtKeyStore;
   /** `--issuer-credentials`: the JWT files sit beside the X.509 material. */
   readonly credentialsDir: string;
   /** `--jwt-key-filename`. */
@@ -34,6 +37,8 @@ export interface JwtIssuance {
   /** The key state: what the OIDC server publishes and what rotation steps act on. */
   readonly keys: JwtKeyManager;
   readonly minter: JwtSvidMinter;
+  /** Where the keys live. */
+  readonly store: JwtKeyStore;
   /** The key files (absolute paths), for the credentials-directory watcher that calls reload(). */
   readonly files: readonly string[];
   /**
@@ -51,7 +56,9 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
   const logger = options.logger.child({ component: 'jwt' });
   // An outgoing key stays published as long as a token it signed can be accepted.
   const maxTokenLifetimeMs = options.ttlMs + options.skewMs;
-  const store = new JwtKeyFileStore({
+  const fileStore = options.store
+    ? null
+    : new JwtKeyFileStore({
     dir: options.credentialsDir,
     keyFilename: options.keyFilename,
     jwksFilename: options.jwksFilename,
@@ -61,6 +68,7 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
     clock: options.clock,
     logger,
   });
+  const store: JwtKeyStore = options.store ?? (fileStore as JwtKeyFileStore);
   const keys = await JwtKeyManager.open({
     store,
     algorithm: options.algorithm,
@@ -77,7 +85,9 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
     clock: options.clock,
   });
   const files = Object.freeze(
-    Object.values(store.names).map((name) => path.join(options.credentialsDir, name)),
+    fileStore
+      ? Object.values(fileStore.names).map((name) => path.join(options.credentialsDir, name))
+      : [],
   );
 
   const reload = async (): Promise<boolean> => {
@@ -106,6 +116,7 @@ export async function openJwtIssuance(options: JwtIssuanceOptions): Promise<JwtI
   return Object.freeze({
     keys,
     minter,
+    store,
     files,
     reload,
   });

@@ -67,7 +67,6 @@ describe('warden serve: kubernetes-mode flags', () => {
       ['--anchors-namespace-selector', 'a=b=c'],
       '--anchors-namespace-selector: "a=b=c" "a=b=c" is not a label requirement',
     ],
-    [['--jwt-enabled'], '--jwt-enabled: JWT-SVIDs are not available in kubernetes mode yet'],
   ])('reports %j under its flag', (argv, message) => {
     const result = resolve(['--mode', 'kubernetes', ...argv]);
     expect(result.ok).toBe(false);
@@ -75,8 +74,9 @@ describe('warden serve: kubernetes-mode flags', () => {
     expect(problems.some((p) => p.startsWith(message))).toBe(true);
   });
 
-  it('leaves --jwt-enabled alone in standalone mode', () => {
+  it('accepts --jwt-enabled in both modes (in kubernetes mode the keys live in the trust Secret)', () => {
     expect(resolve(['--mode', 'standalone', '--jwt-enabled']).ok).toBe(true);
+    expect(resolve(['--mode', 'kubernetes', '--jwt-enabled']).ok).toBe(true);
   });
 
   it('names this replica by POD_NAME, else by host name and pid', () => {

@@ -26,7 +26,7 @@ import {
 } from '../src/issuer/signing/signing-material.js';
 import { createSigningPool } from '../src/issuer/signing/signing-pool.js';
 import { ALGORITHM_IDS, buildCsrDer } from '../test/support/csr-builder.js';
-import { MutableTrustSource } from '../test/support/signing-trust-source.js';
+import { MutableTrustSource } from '../test/support/mutable-trust-source.js';
 import { createTestPki, toPem, type TestKeyType, type TestPki } from '../test/support/signing-test-pki.js';
 import { formatRow, measureBest, numberFlag, type Measurement } from './bench-util.js';
 

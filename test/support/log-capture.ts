@@ -24,3 +24,11 @@ export function captureLog(): CapturedLog {
         .map((line) => JSON.parse(line) as Record<string, unknown>),
   };
 }
+
+/** The base64 body of a PEM in 16-character pieces: none may appear in logs or errors. */
+export function keyChunks(pem: string): string[] {
+  const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  const out: string[] = [];
+  for (let i = 0; i + 16 <= body.length; i += 16) out.push(body.slice(i, i + 16));
+  return out;
+}

@@ -11,12 +11,8 @@ import { createTrustMetrics, TRUST_METRIC_NAMES } from '../../../src/ca/trust-me
 import { startTrustMonitor, type TrustMonitor } from '../../../src/ca/trust-monitor.js';
 import { runCli } from '../../../src/cli/run.js';
 import { writeFileAtomic } from '../../../src/shared/atomic-file.js';
-import {
-  captureLogs,
-  keyChunks,
-  waitFor,
-  type CapturedLogger,
-} from '../../support/capture-logs.js';
+import { captureLog, keyChunks, type CapturedLog } from '../../support/log-capture.js';
+import { waitUntil } from '../../support/wait-for.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 
 const TD = 'example.org';
@@ -39,7 +35,7 @@ interface Running {
   readonly watcher: CredentialsWatcher;
   readonly monitor: TrustMonitor;
   readonly registry: Registry;
-  readonly logs: CapturedLogger;
+  readonly logs: CapturedLog;
   readonly heard: TrustBundle[];
 }
 
@@ -53,7 +49,7 @@ describe('hot reload of the credentials directory', () => {
     watch: { useFsWatch?: boolean; pollIntervalMs?: number } = {},
   ): Promise<Running> {
     const dir = path.join(root, `case-${++n}`);
-    const logs = captureLogs();
+    const logs = captureLog();
     const ca = await startFileCa({ credentialsDir: dir, trustDomain: TD, logger: logs.logger });
     const registry = new Registry();
     const monitor = startTrustMonitor({
@@ -115,7 +111,7 @@ describe('hot reload of the credentials directory', () => {
       const { dir, ca, registry, logs, heard } = await start();
       const before = ca.current();
       await breakIt(dir);
-      await waitFor(
+      await waitUntil(
         async () => (await metric(registry, TRUST_METRIC_NAMES.reloadFailures)) >= 1,
         'a refused reload',
       );
@@ -143,7 +139,7 @@ describe('hot reload of the credentials directory', () => {
     );
     await writeFileAtomic(path.join(dir, 'issuer.key'), issuer.privateKeyPem);
     await writeFileAtomic(path.join(dir, 'issuer.crt'), issuer.certificatePem);
-    await waitFor(
+    await waitUntil(
       () => ca.current().issuerChainPem === issuer.certificatePem,
       'the new issuer to be served',
     );
@@ -166,14 +162,14 @@ describe('hot reload of the credentials directory', () => {
       { trustDomain: TD },
     );
     await writeFile(path.join(dir, 'issuer.crt'), full.slice(0, 100));
-    await waitFor(
+    await waitUntil(
       async () => (await metric(registry, TRUST_METRIC_NAMES.reloadFailures)) >= 1,
       'the refusal',
     );
     // The writer (not atomic, like `cat > file`) finishes with a complete new pair.
     await writeFile(path.join(dir, 'issuer.key'), issuer.privateKeyPem);
     await writeFile(path.join(dir, 'issuer.crt'), issuer.certificatePem);
-    await waitFor(
+    await waitUntil(
       () => ca.current().issuerChainPem === issuer.certificatePem,
       'the completed issuer',
     );
@@ -185,7 +181,7 @@ describe('hot reload of the credentials directory', () => {
     await writeFileAtomic(path.join(dir, 'issuer.key'), next.issuerKeyPem);
     await writeFileAtomic(path.join(dir, 'issuer.crt'), next.issuerChainPem);
     await writeFileAtomic(path.join(dir, 'ca.crt'), next.anchorsPem);
-    await waitFor(() => ca.current().anchorsPem === next.anchorsPem, 'the replaced material');
+    await waitUntil(() => ca.current().anchorsPem === next.anchorsPem, 'the replaced material');
   });
 
   it('serves what `warden rotate` commits within seconds, through the watcher alone', async () => {
@@ -193,14 +189,14 @@ describe('hot reload of the credentials directory', () => {
     const cli = (...argv: string[]): Promise<number> =>
       runCli(argv, { stdout: new PassThrough(), stderr: new PassThrough(), env: {} });
     expect(await cli('rotate', 'prepare', '--issuer-credentials', dir)).toBe(0);
-    await waitFor(() => ca.current().anchors.length === 2, 'the next root to be published');
+    await waitUntil(() => ca.current().anchors.length === 2, 'the next root to be published');
     expect(await metric(registry, TRUST_METRIC_NAMES.issuerChanged)).toBe(0);
     expect(
       (await registry.getSingleMetric(TRUST_METRIC_NAMES.rootExpiry)?.get())?.values,
     ).toHaveLength(2);
 
     expect(await cli('rotate', 'activate', '--issuer-credentials', dir, '--force')).toBe(0);
-    await waitFor(() => {
+    await waitUntil(() => {
       const bundle = ca.current();
       const nextRoot = bundle.anchors[1];
       return nextRoot !== undefined && bundle.issuerChain[0]?.checkIssued(nextRoot) === true;
@@ -208,7 +204,7 @@ describe('hot reload of the credentials directory', () => {
     expect(await metric(registry, TRUST_METRIC_NAMES.issuerChanged)).toBe(1);
 
     expect(await cli('rotate', 'retire', '--issuer-credentials', dir, '--force')).toBe(0);
-    await waitFor(() => ca.current().anchors.length === 1, 'the old root to be retired');
+    await waitUntil(() => ca.current().anchors.length === 1, 'the old root to be retired');
     expect(
       (await registry.getSingleMetric(TRUST_METRIC_NAMES.rootExpiry)?.get())?.values,
     ).toHaveLength(1);

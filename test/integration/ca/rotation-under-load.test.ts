@@ -7,7 +7,7 @@ import { validateServeInvocation } from '../../../src/cli/serve-flags.js';
 import { startWardenServer, type WardenServer } from '../../../src/cli/warden-server.js';
 import { generateKeyAndCsr } from '../../../src/issuer/sidecar/workload-csr.js';
 import { readEnv } from '../../../src/shared/env.js';
-import { captureLogs, type CapturedLogger } from '../../support/capture-logs.js';
+import { captureLog, type CapturedLog } from '../../support/log-capture.js';
 import { mutualTls, type TlsPeer } from '../../support/mutual-tls.js';
 import { opensslVerifyAt } from '../../support/rotation-fixtures.js';
 import {
@@ -92,7 +92,7 @@ describe('root rotation under load: warden serve keeps answering through prepare
   let dir: string;
   let configFile: string;
   let server: WardenServer;
-  let logs: CapturedLogger;
+  let logs: CapturedLog;
   let client: SentryTestClient;
   /** Every bundle the CA has served, by generation. */
   const bundles = new Map<number, TrustBundle>();
@@ -182,7 +182,7 @@ describe('root rotation under load: warden serve keeps answering through prepare
       { cwd: root },
     );
     if (!settings.ok) throw new Error(JSON.stringify(settings.problems));
-    logs = captureLogs();
+    logs = captureLog();
     server = await startWardenServer(settings.settings, {
       logger: logs.logger,
       credentialsWatch: { debounceMs: 100, pollIntervalMs: 500 },

@@ -13,7 +13,7 @@ import {
 } from '../../../src/issuer/signing/signing-pool.js';
 import { trustBundleFromMaterial } from '../../../src/issuer/signing/signing-material.js';
 import { expectLeafProfile } from '../../support/leaf-profile.js';
-import { MutableTrustSource } from '../../support/signing-trust-source.js';
+import { MutableTrustSource } from '../../support/mutable-trust-source.js';
 import {
   createTestPki,
   makePeculiarCsr,
@@ -128,7 +128,7 @@ describe('signing pool', () => {
       const p = pool({ source, workers });
       await p.ready();
       const before = Array.from({ length: 12 }, () => p.sign(request()));
-      source.set(pkiTwo.bundle);
+      source.replace(pkiTwo.bundle);
       const after = Array.from({ length: 12 }, () => p.sign(request()));
       for (const issued of await Promise.all(before)) {
         expect(issued.generation).toBe(1);
@@ -155,13 +155,13 @@ describe('signing pool', () => {
         issuerChainPem: pkiTwo.issuerPem,
         issuerKeyPem: pkiOne.bundle.issuerKeyPem,
       });
-      source.set(broken);
+      source.replace(broken);
       const refused = await Promise.allSettled(Array.from({ length: 4 }, () => p.sign(request())));
       for (const r of refused) {
         expect(r.status).toBe('rejected');
         expect(isWardenError((r as PromiseRejectedResult).reason, 'ERR_SIGNING_FAILED')).toBe(true);
       }
-      source.set(pkiTwo.bundle);
+      source.replace(pkiTwo.bundle);
       expect((await p.sign(request())).generation).toBe(2);
     },
   );
@@ -247,7 +247,7 @@ describe('signing pool', () => {
     }
     // close() drains: with a generous timeout nothing in flight is cut off.
     expect(settled.every((s) => s.status === 'fulfilled')).toBe(true);
-    expect(source.listenerCount).toBe(0);
+    expect(source.listenerCount()).toBe(0);
     await expect(p.sign(request())).rejects.toThrow('signing pool is closed');
   });
 

@@ -7,7 +7,7 @@ import { createTrustMetrics, TRUST_METRIC_NAMES } from '../../../src/ca/trust-me
 import { startTrustMonitor } from '../../../src/ca/trust-monitor.js';
 import { createSentryMetrics } from '../../../src/issuer/metrics.js';
 import { ManualClock } from '../../../src/shared/clock.js';
-import { captureLogs } from '../../support/capture-logs.js';
+import { captureLog } from '../../support/log-capture.js';
 import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 
 const DAY = 86_400_000;
@@ -42,7 +42,7 @@ describe('the trust monitor (expiry warnings and metrics)', () => {
       issuerTtlMs: 10 * DAY,
     });
     const registry = new Registry();
-    const logs = captureLogs();
+    const logs = captureLog();
     let tick: () => void = () => undefined;
     const scheduler: Scheduler = {
       every: (_ms, run) => {

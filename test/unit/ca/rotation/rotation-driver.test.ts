@@ -19,7 +19,8 @@ import {
 import { timerScheduler } from '../../../../src/ca/scheduler.js';
 import { ManualClock } from '../../../../src/shared/clock.js';
 import { makeOpensslMaterial } from '../../../support/pki-fixtures.js';
-import { captureLogs, waitFor } from '../../../support/capture-logs.js';
+import { captureLog } from '../../../support/log-capture.js';
+import { waitUntil } from '../../../support/wait-for.js';
 import { makeTempDir, removeTempDir } from '../../../support/temp-dir.js';
 
 const DAY = 86_400_000;
@@ -111,7 +112,7 @@ describe('automatic rotation decisions and the driver', () => {
     await writeFile(path.join(dir, 'issuer.crt'), byo.issuerChainPem);
     await writeFile(path.join(dir, 'issuer.key'), byo.issuerKeyPem);
     const clock = new ManualClock(Date.now() + 29 * DAY); // past every threshold
-    const logs = captureLogs();
+    const logs = captureLog();
     const context = {
       store: createFileTrustStore({ directory: dir }),
       policy: DEFAULT_ROTATION_POLICY,
@@ -148,7 +149,7 @@ describe('automatic rotation decisions and the driver', () => {
   it('logs an unreadable store once, keeps looking, and logs when it is readable again', async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const context = await generated(clock);
-    const logs = captureLogs();
+    const logs = captureLog();
     const statePath = path.join(
       (context.store as ReturnType<typeof createFileTrustStore>).directory,
       'rotation.json',
@@ -171,7 +172,7 @@ describe('automatic rotation decisions and the driver', () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const context = await generated(clock);
     clock.advance(8 * DAY); // renewal due
-    const logs = captureLogs();
+    const logs = captureLog();
     let committed = 0;
     const driver = startRotationDriver({
       ...context,
@@ -183,10 +184,10 @@ describe('automatic rotation decisions and the driver', () => {
         throw new Error('reload failed (simulated)');
       },
     });
-    await waitFor(() => committed === 1, 'the start-up look to renew the issuer');
+    await waitUntil(() => committed === 1, 'the start-up look to renew the issuer');
     // Due again (day 14.8; the root's prepare is due at day 15): the timer, not a hand, takes it.
     clock.advance(6.8 * DAY);
-    await waitFor(() => committed === 2, 'a timer tick to renew again');
+    await waitUntil(() => committed === 2, 'a timer tick to renew again');
     await driver.close();
     expect(
       logs.lines().filter((l) => l.msg === 'rotation driver: applying the committed step failed'),

@@ -16,6 +16,9 @@ import type { Logger } from './logger.js';
  *   that has not heard from the API server for too long.
  * - Objects are reduced by `project` as they arrive, so the mirror holds only what its user
  *   reads (a cluster's pods are many; their specs are large).
+ * - Two choices differ between users, so they are options: whether subscribers hear only real
+ *   changes (`equals`), and whether a failed watch is resumed or followed by a fresh list
+ *   (`relistAfterWatchFailure`).
  */
 
 /** One page of a list call, normalised from what client-node returns. */
@@ -59,6 +62,24 @@ export interface KubeReflectorOptions<T> {
   /** Backoff bounds after failures (defaults 100 ms .. 5 s). */
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
+  /** Start of every log message (default "kubernetes cache"), so each user's lines stay its own. */
+  readonly logLabel?: string;
+  /**
+   * When given, subscribers hear only real changes: an ADDED or MODIFIED object whose value
+   * equals the one held is stored silently, and a re-list reports each difference from the
+   * mirror it replaces (upsert and delete events, before its 'relist' event), since the watch
+   * that was lost never delivered them. Without it every watch event is reported and a re-list
+   * says only 'relist'.
+   */
+  readonly equals?: (a: T, b: T) => boolean;
+  /**
+   * After a failed or expired watch, stay disconnected until a fresh list succeeds, and get
+   * that list rather than resume the watch from the last resourceVersion. For a user that
+   * answers only from a mirror it knows to be complete and reads through to the API meanwhile
+   * (the Kubernetes secret store). Default false: a failed watch is resumed after backoff, and
+   * the mirror stays connected while a 410 is re-listed.
+   */
+  readonly relistAfterWatchFailure?: boolean;
 }
 
 type WatchOutcome = 'closed' | 'expired' | 'error';
@@ -107,6 +128,7 @@ export class KubeReflector<T> {
   #abortWatch: (() => void) | undefined;
   #wakeSleeper: (() => void) | undefined;
   #syncWaiters: Array<() => void> = [];
+  #connectWaiters: Array<() => void> = [];
   #listeners = new Set<(event: ReflectorEvent<T>) => void>();
   #loop: Promise<void> | undefined;
 
@@ -121,6 +143,10 @@ export class KubeReflector<T> {
 
   get name(): string {
     return this.#options.name;
+  }
+
+  get #logLabel(): string {
+    return this.#options.logLabel ?? 'kubernetes cache';
   }
 
   /** True once the first list has been stored; stays true (as client-go's HasSynced). */
@@ -173,12 +199,19 @@ export class KubeReflector<T> {
     return new Promise((resolve) => this.#syncWaiters.push(resolve));
   }
 
+  /** Resolves once `connected` (or when stopped): after the first list, or again after a loss. */
+  whenConnected(): Promise<void> {
+    if (this.connected || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.#connectWaiters.push(resolve));
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#connected = false;
     this.#abortWatch?.();
     this.#wakeSleeper?.();
     for (const resolve of this.#syncWaiters.splice(0)) resolve();
+    for (const resolve of this.#connectWaiters.splice(0)) resolve();
     await this.#loop;
   }
 
@@ -200,8 +233,8 @@ export class KubeReflector<T> {
           this.#options.logger.warn(
             { resource: this.name, failure: failureLabel(failure), attempt: failures },
             failure.kind === 'status' && (failure.code === 401 || failure.code === 403)
-              ? "kubernetes cache: list refused (check the RBAC rules of Warden's service account); retrying"
-              : 'kubernetes cache: list failed; retrying',
+              ? `${this.#logLabel}: list refused (check the RBAC rules of Warden's service account); retrying`
+              : `${this.#logLabel}: list failed; retrying`,
           );
           await this.#sleep(this.#backoff(failures));
           continue;
@@ -210,20 +243,25 @@ export class KubeReflector<T> {
       const startedAt = performance.now();
       const outcome = await this.#watchOnce();
       if (this.#stopped) return;
+      const relistAfterFailure = this.#options.relistAfterWatchFailure === true;
       if (outcome === 'expired') {
         this.#options.logger.info(
           { resource: this.name },
-          'kubernetes cache: watch expired (410); re-listing',
+          `${this.#logLabel}: watch expired (410); re-listing`,
         );
+        if (relistAfterFailure) this.#markDisconnected();
         needsList = true;
         continue;
       }
       if (outcome === 'error') {
         failures += 1;
         this.#markDisconnected();
+        if (relistAfterFailure) needsList = true;
         this.#options.logger.warn(
           { resource: this.name, attempt: failures },
-          'kubernetes cache: watch failed; resuming after backoff',
+          relistAfterFailure
+            ? `${this.#logLabel}: watch failed; re-listing after backoff`
+            : `${this.#logLabel}: watch failed; resuming after backoff`,
         );
         await this.#sleep(this.#backoff(failures));
         continue;
@@ -266,17 +304,34 @@ export class KubeReflector<T> {
       if (page.continueToken === undefined || page.continueToken === '') break;
       continueToken = page.continueToken;
     }
+    const previous = this.#entries;
     this.#entries = entries;
     this.#resourceVersion = resourceVersion;
-    this.#markConnected();
     const first = !this.#hasSynced;
     this.#hasSynced = true;
+    this.#markConnected();
     this.#options.logger.info(
       { resource: this.name, objects: entries.size },
-      first ? 'kubernetes cache synced' : 'kubernetes cache re-listed',
+      first ? `${this.#logLabel} synced` : `${this.#logLabel} re-listed`,
     );
     for (const resolve of this.#syncWaiters.splice(0)) resolve();
+    const equals = this.#options.equals;
+    if (!first && equals !== undefined) this.#emitDifferences(previous, entries, equals);
     this.#emit({ type: 'relist' });
+  }
+
+  #emitDifferences(
+    previous: ReadonlyMap<string, T>,
+    next: ReadonlyMap<string, T>,
+    equals: (a: T, b: T) => boolean,
+  ): void {
+    for (const [key, value] of next) {
+      const before = previous.get(key);
+      if (before === undefined || !equals(before, value))
+        this.#emit({ type: 'upsert', key, value });
+    }
+    for (const [key, value] of previous)
+      if (!next.has(key)) this.#emit({ type: 'delete', key, value });
   }
 
   #watchOnce(): Promise<WatchOutcome> {
@@ -362,8 +417,11 @@ export class KubeReflector<T> {
               this.#emit({ type: 'delete', key, value: previous });
             }
           } else {
+            const previous = this.#entries.get(key);
             this.#entries.set(key, value);
-            this.#emit({ type: 'upsert', key, value });
+            const equals = this.#options.equals;
+            if (previous === undefined || equals === undefined || !equals(previous, value))
+              this.#emit({ type: 'upsert', key, value });
           }
         }
         break;
@@ -400,7 +458,7 @@ export class KubeReflector<T> {
       } catch (err) {
         this.#options.logger.error(
           { resource: this.name, err: err instanceof Error ? err.message : String(err) },
-          'kubernetes cache: a listener threw',
+          `${this.#logLabel}: a listener threw`,
         );
       }
     }
@@ -408,6 +466,7 @@ export class KubeReflector<T> {
 
   #markConnected(): void {
     this.#connected = true;
+    for (const resolve of this.#connectWaiters.splice(0)) resolve();
   }
 
   #markDisconnected(): void {

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { KubeReflector, type ReflectorEvent } from '../../../src/shared/kube-reflector.js';
+import {
+  KubeReflector,
+  type KubeReflectorOptions,
+  type ReflectorEvent,
+} from '../../../src/shared/kube-reflector.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { KubeApiServer } from '../../support/kube-api-server/index.js';
 import { waitUntil } from '../../support/wait-for.js';
@@ -22,7 +26,9 @@ function putConfigMap(name: string, value: string): void {
   });
 }
 
-function startReflector(): {
+function startReflector(
+  choices: Pick<KubeReflectorOptions<string>, 'equals' | 'relistAfterWatchFailure'> = {},
+): {
   reflector: KubeReflector<string>;
   events: Array<ReflectorEvent<string>>;
 } {
@@ -49,6 +55,7 @@ function startReflector(): {
     logger: silentLogger,
     backoffBaseMs: 20,
     backoffCapMs: 100,
+    ...choices,
   });
   const events: Array<ReflectorEvent<string>> = [];
   reflector.subscribe((event) => events.push(event));
@@ -121,6 +128,45 @@ describe('KubeReflector', () => {
       );
       await waitUntil(() => reflector.connected, 'the reflector to reconnect');
       expect(reflector.disconnectedForMs()).toBe(0);
+    } finally {
+      await reflector.stop();
+    }
+  });
+
+  it('with equals and relistAfterWatchFailure, tells only real changes and re-lists after a lost watch, telling what it missed', async () => {
+    const { reflector, events } = startReflector({
+      equals: (a, b) => a === b,
+      relistAfterWatchFailure: true,
+    });
+    try {
+      await reflector.whenSynced();
+      events.splice(0);
+      server.store.put({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm-4', namespace: 'mirror', labels: { relabelled: 'yes' } },
+        data: { value: 'v4' },
+      });
+      putConfigMap('marker', 'm');
+      await waitUntil(() => events.length > 0, 'the marker');
+      // The label-only update came first and was not told.
+      expect(events).toEqual([{ type: 'upsert', key: 'mirror/marker', value: 'm' }]);
+
+      events.splice(0);
+      await server.stop();
+      await waitUntil(() => !reflector.connected, 'the reflector to notice');
+      putConfigMap('cm-4', 'v4-while-away');
+      server.store.delete('configmaps', 'mirror', 'marker');
+      await server.restart();
+      await reflector.whenConnected();
+      // Connected again only once a fresh list is stored, so the mirror is complete already.
+      expect(reflector.get('mirror', 'cm-4')).toBe('v4-while-away');
+      expect(reflector.get('mirror', 'marker')).toBeUndefined();
+      expect(events).toEqual([
+        { type: 'upsert', key: 'mirror/cm-4', value: 'v4-while-away' },
+        { type: 'delete', key: 'mirror/marker', value: 'm' },
+        { type: 'relist' },
+      ]);
     } finally {
       await reflector.stop();
     }

@@ -135,9 +135,13 @@ class KubernetesSecretStoreImpl implements KubernetesSecretStore {
         clock: this.#clock,
         random: this.#random,
         onChanged: () => this.#listeners.emit(),
-        list: () =>
+        listPage: (continueToken) =>
           this.#api.listNamespacedSecret(
-            { namespace },
+            {
+              namespace,
+              limit: LIST_PAGE_SIZE,
+              ...(continueToken === undefined ? {} : { _continue: continueToken }),
+            },
             requestTimeout(this.#options.requestTimeoutMs),
           ),
       });

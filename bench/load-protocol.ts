@@ -3,6 +3,7 @@ export type LoadTarget =
   | { kind: 'warden'; address: string; caPem: string; serverName: string }
   | { kind: 'cfssl'; url: string };
 
+/** Orchestrator → client: the job; the client prepares, connects, then answers LoadReady. */
 export interface LoadJob {
   readonly target: LoadTarget;
   readonly csrs: readonly string[];
@@ -13,7 +14,18 @@ export interface LoadJob {
   readonly pauseMs?: number;
 }
 
+/** Client → orchestrator: requests prepared and connections open. */
+export interface LoadReady {
+  readonly type: 'ready';
+}
+
+/** Orchestrator → client, once every client is ready: start the warm-up, then the window. */
+export interface LoadGo {
+  readonly type: 'go';
+}
+
 export interface LoadReport {
+  readonly type: 'report';
   readonly ok: number;
   readonly errors: number;
   readonly firstError: string | null;

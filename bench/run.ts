@@ -1,17 +1,18 @@
 // `npm run bench`: Warden's signing throughput and latency over real gRPC/TLS, side by side
 // with the crypto limit (`openssl speed ecdsap256`) and, when installed, Go's `cfssl serve`
 // under the same load generator. Writes bench-results/bench-<time>.json and prints a table.
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateKeyAndCsr, type WorkloadKeyType } from '../src/issuer/sidecar/workload-csr.js';
-import { createCaller } from './callers.js';
-import type { LoadJob, LoadReport, LoadTarget } from './load-protocol.js';
-import { cpuSeconds, peakRssMb } from './proc-stats.js';
+import { createGrpcCaller, signCertificateFrame } from './callers.js';
+import { drive as driveWith, type DriveResult } from './drive.js';
+import type { LoadTarget } from './load-protocol.js';
+import { peakRssMb } from './proc-stats.js';
 import {
   REPO_ROOT,
+  freePort,
   hasCommand,
   initWarden,
   opensslSpeed,
@@ -36,105 +37,57 @@ const levels = opts.levels.split(',').map(Number);
 const workers = Number(opts.workers);
 const clientProcesses = Number(opts.clients);
 
-interface LevelResult {
+interface LevelResult extends DriveResult {
   target: 'warden' | 'cfssl';
   keyType: WorkloadKeyType;
-  inFlight: number;
-  certsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  errors: number;
-  firstError: string | null;
-  serverCpuSeconds: number;
-  certsPerCpuSecond: number;
-  reusedCsrs: boolean;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
 function makeCsrs(type: WorkloadKeyType, count: number): string[] {
   return Array.from({ length: count }, () => generateKeyAndCsr(type).csrPem);
 }
 
-function runClient(job: LoadJob): { child: ChildProcess; done: Promise<LoadReport> } {
-  const child = fork(path.join(REPO_ROOT, 'dist/bench/load-client.js'), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const done = new Promise<LoadReport>((resolve, reject) => {
-    child.once('message', (report: LoadReport) => resolve(report));
-    child.once('exit', (code) =>
-      code === 0 ? undefined : reject(new Error(`load client exited with ${code}`)),
-    );
-  });
-  child.send(job);
-  return { child, done };
-}
-
-async function drive(
+function drive(
   server: RunningServer,
   target: LoadTarget,
   csrs: string[],
   inFlight: number,
   pauseMs = 0,
-): Promise<Omit<LevelResult, 'target' | 'keyType'>> {
-  const n = inFlight >= clientProcesses ? clientProcesses : 1;
-  const slice = Math.floor(csrs.length / n);
-  const jobs = Array.from({ length: n }, (_, i) =>
-    runClient({
-      target,
-      csrs: csrs.slice(i * slice, (i + 1) * slice),
-      concurrency: Math.ceil(inFlight / n),
-      warmupMs,
-      durationMs,
-      pauseMs,
-    }),
-  );
-  const pid = server.process.pid as number;
-  let cpuStart = 0;
-  let cpuEnd = 0;
-  await new Promise((r) => setTimeout(r, warmupMs));
-  cpuStart = cpuSeconds(pid);
-  await new Promise((r) => setTimeout(r, durationMs));
-  cpuEnd = cpuSeconds(pid);
-  const reports = await Promise.all(jobs.map((j) => j.done));
-  const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-  const ok = reports.reduce((s, r) => s + r.ok, 0);
-  const serverCpuSeconds = cpuEnd - cpuStart;
-  return {
+): Promise<DriveResult> {
+  return driveWith(server, target, csrs, {
     inFlight,
-    certsPerSec: ok / (durationMs / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    maxMs: latencies.length ? (latencies[latencies.length - 1] as number) : NaN,
-    errors: reports.reduce((s, r) => s + r.errors, 0),
-    firstError: reports.find((r) => r.firstError)?.firstError ?? null,
-    serverCpuSeconds,
-    certsPerCpuSecond: serverCpuSeconds > 0 ? ok / serverCpuSeconds : NaN,
-    reusedCsrs: reports.some((r) => r.reusedCsrs),
-  };
+    clientProcesses,
+    warmupMs,
+    durationMs,
+    pauseMs,
+  });
 }
 
-/** Spawn → first certificate, with existing credentials, polled every 5 ms from this process. */
+/**
+ * Spawn → first certificate, with existing credentials. The request is prepared and the port
+ * chosen before the spawn; each attempt opens a fresh connection (no client reconnect
+ * back-off in the figure), retrying every 2 ms until the port answers.
+ */
 async function coldStart(dir: string): Promise<number> {
-  const server = await startWarden(dir, workers);
-  const call = createCaller(
-    { kind: 'warden', address: server.address, caPem: server.caPem, serverName: 'localhost' },
-    1,
-  );
+  const port = await freePort();
   const [csr] = makeCsrs('ecdsa-p256', 1);
+  const frame = signCertificateFrame(csr as string, 'cold-start');
+  const server = await startWarden(dir, workers, { port });
   let firstOk = NaN;
   const deadline = performance.now() + 20_000;
   while (performance.now() < deadline) {
+    const call = createGrpcCaller({
+      address: server.address,
+      caPem: server.caPem,
+      serverName: 'localhost',
+    });
     try {
-      await call(csr as string);
+      await call(frame);
       firstOk = performance.now();
       break;
     } catch {
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      call.close();
     }
   }
   await server.stop();
@@ -200,6 +153,7 @@ async function main(): Promise<void> {
     await warden.stop();
 
     let cfsslAvailable = hasCommand('cfssl');
+    let cfsslPeakRss = NaN;
     if (cfsslAvailable) {
       const cfssl = await startCfssl(path.join(work, 'cfssl'));
       const cfsslTarget: LoadTarget = { kind: 'cfssl', url: cfssl.url };
@@ -219,6 +173,7 @@ async function main(): Promise<void> {
           });
         }
       }
+      cfsslPeakRss = peakRssMb(cfssl.process.pid as number);
       await cfssl.stop();
     }
 
@@ -241,6 +196,7 @@ async function main(): Promise<void> {
       coldStartMs: coldStarts,
       idleLatencyMs: { p50: idle.p50Ms, p99: idle.p99Ms },
       wardenPeakRssMb: wardenPeakRss,
+      cfsslPeakRssMb: Number.isFinite(cfsslPeakRss) ? cfsslPeakRss : null,
       ratios: {
         throughputVsCfsslAt64: w64 && c64 ? w64.certsPerSec / c64.certsPerSec : null,
         perCpuSecondVsCfsslAt64: w64 && c64 ? w64.certsPerCpuSecond / c64.certsPerCpuSecond : null,
@@ -265,13 +221,9 @@ async function main(): Promise<void> {
       fmt(r.p99Ms, 1),
       fmt(r.maxMs, 1),
       String(r.errors),
-      fmt(
-        r.serverCpuSeconds > 0
-          ? (r.serverCpuSeconds * 1000) / (r.certsPerSec * (durationMs / 1000))
-          : NaN,
-        3,
-      ),
+      fmt(r.ok > 0 ? (r.serverCpuSeconds * 1000) / r.ok : NaN, 3),
       fmt(r.certsPerCpuSecond),
+      fmt(r.ok > 0 ? (r.clientCpuSeconds * 1000) / r.ok : NaN, 3),
     ]);
     const header = [
       'target',
@@ -284,6 +236,7 @@ async function main(): Promise<void> {
       'errors',
       'CPU-s/1k',
       'certs/CPU-s',
+      'client CPU-s/1k',
     ];
     const widths = header.map((h, i) =>
       Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
@@ -292,7 +245,7 @@ async function main(): Promise<void> {
       cells.map((c, i) => c.padStart(widths[i] as number)).join('  ');
     const out = [
       `openssl speed ecdsap256 (1 core): ${fmt(speed.signPerSec)} sign/s, ${fmt(speed.verifyPerSec)} verify/s -> limit ${fmt(cryptoLimitPerCore)} certs/s per core`,
-      `cold start to first certificate: ${coldStarts.map((c) => fmt(c)).join(' / ')} ms; idle SignCertificate p50 ${fmt(idle.p50Ms, 2)} ms; Warden peak RSS ${fmt(wardenPeakRss, 1)} MB (workers=${workers})`,
+      `cold start to first certificate: ${coldStarts.map((c) => fmt(c)).join(' / ')} ms; idle SignCertificate p50 ${fmt(idle.p50Ms, 2)} ms; Warden peak RSS ${fmt(wardenPeakRss, 1)} MB (workers=${workers}), cfssl ${fmt(cfsslPeakRss, 1)} MB`,
       '',
       line(header),
       ...rows.map(line),

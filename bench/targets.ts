@@ -47,9 +47,22 @@ export function initWarden(dir: string): void {
   });
 }
 
-export async function startWarden(dir: string, workers: number): Promise<RunningServer> {
-  const port = await freePort();
+export interface StartWardenOptions {
+  /** Extra node options for the server process (e.g. --cpu-prof for bench/profile-server.ts). */
+  readonly nodeArgs?: readonly string[];
+  /** The gRPC port (default: a free one), so a caller can be prepared before the spawn. */
+  readonly port?: number;
+  readonly logLevel?: string;
+}
+
+export async function startWarden(
+  dir: string,
+  workers: number,
+  options: StartWardenOptions = {},
+): Promise<RunningServer> {
+  const port = options.port ?? (await freePort());
   const args = [
+    ...(options.nodeArgs ?? []),
     WARDEN_BIN,
     'serve',
     '--issuer-credentials',
@@ -65,7 +78,7 @@ export async function startWarden(dir: string, workers: number): Promise<Running
     '--workers',
     String(workers),
     '--log-level',
-    'warn',
+    options.logLevel ?? 'warn',
   ];
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -13,9 +13,8 @@ import {
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
 import {
   defaultDaprConfiguration,
-  loadDaprConfigurationFile,
   type DaprConfiguration,
-} from '../shared/config/dapr-configuration.js';
+} from '../shared/config/dapr-configuration-settings.js';
 import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
@@ -447,8 +446,11 @@ export async function loadConfigurationFromRef(ref: ConfigurationRef): Promise<D
   switch (ref.kind) {
     case 'embedded':
       return defaultDaprConfiguration();
-    case 'file':
+    case 'file': {
+      // The YAML parser and schema load only when a file is given (issue 7: cold start).
+      const { loadDaprConfigurationFile } = await import('../shared/config/dapr-configuration.js');
       return loadDaprConfigurationFile(ref.path);
+    }
     case 'kubernetes':
       throw new WardenError(
         'ERR_CONFIG_INVALID',

@@ -6,6 +6,17 @@ import { parseDuration } from '../duration.js';
 import { WardenError } from '../errors.js';
 import { printable, trustDomainProblem } from '../spiffe-id.js';
 import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
+import {
+  DEFAULT_ALLOWED_CLOCK_SKEW,
+  DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
+  DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+  DEFAULT_JWKS_REQUEST_TIMEOUT,
+  DEFAULT_WORKLOAD_CERT_TTL,
+  deepFreeze,
+  defaultDaprConfiguration,
+  type DaprConfiguration,
+  type TokenValidatorSettings,
+} from './dapr-configuration-settings.js';
 
 /**
  * Dapr's `Configuration` resource (apiVersion dapr.io/v1alpha1), the part Warden reads:
@@ -14,47 +25,21 @@ import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
  * change what is checked and is therefore an error.
  */
 
-export const DEFAULT_WORKLOAD_CERT_TTL = '24h';
-export const DEFAULT_ALLOWED_CLOCK_SKEW = '15m';
-export const DEFAULT_CONTROL_PLANE_TRUST_DOMAIN = 'cluster.local';
-export const DEFAULT_JWKS_MIN_REFRESH_INTERVAL = '10m';
-export const DEFAULT_JWKS_REQUEST_TIMEOUT = '30s';
-
-/** Options of the jwks token validator, durations in milliseconds. */
-export interface JwksValidatorSettings {
-  /** An http(s) URL, a file path, or an inline JWKS JSON document. */
-  readonly source: string;
-  /** PEM of the CA that signs the JWKS server's certificate (https sources only). */
-  readonly caCertificate: string | undefined;
-  readonly minRefreshIntervalMs: number;
-  readonly requestTimeoutMs: number;
-}
-
-export type TokenValidatorSettings =
-  | { readonly name: 'insecure' }
-  | { readonly name: 'kubernetes' }
-  | { readonly name: 'jwks'; readonly options: JwksValidatorSettings };
-
-export type TokenValidatorSettingsName = TokenValidatorSettings['name'];
-
-export interface MtlsSettings {
-  /** Informational for Warden (daprd reads it); Go's zero value when absent. */
-  readonly enabled: boolean;
-  readonly workloadCertTtlMs: number;
-  readonly allowedClockSkewMs: number;
-  readonly controlPlaneTrustDomain: string;
-  readonly sentryAddress: string | undefined;
-  /** In the order configured; names are unique. */
-  readonly tokenValidators: readonly TokenValidatorSettings[];
-}
-
-export interface DaprConfiguration {
-  /** metadata.name, when given. */
-  readonly name: string | undefined;
-  /** Where it came from, for messages ("embedded default", a file path). */
-  readonly source: string;
-  readonly mtls: MtlsSettings;
-}
+export type {
+  DaprConfiguration,
+  JwksValidatorSettings,
+  MtlsSettings,
+  TokenValidatorSettings,
+  TokenValidatorSettingsName,
+} from './dapr-configuration-settings.js';
+export {
+  DEFAULT_ALLOWED_CLOCK_SKEW,
+  DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
+  DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+  DEFAULT_JWKS_REQUEST_TIMEOUT,
+  DEFAULT_WORKLOAD_CERT_TTL,
+  defaultDaprConfiguration,
+};
 
 function typeOf(input: unknown): string {
   if (input === null) return 'null';
@@ -238,14 +223,6 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
-
 /** Turns an already-parsed document (YAML/JSON object) into settings, or lists every problem. */
 export function interpretDaprConfiguration(
   document: unknown,
@@ -283,16 +260,6 @@ export function interpretDaprConfiguration(
     },
   };
   return { ok: true, configuration: deepFreeze(configuration) };
-}
-
-/** The Configuration used when none is given: every field at Dapr's default. */
-export function defaultDaprConfiguration(): DaprConfiguration {
-  const result = interpretDaprConfiguration(
-    { apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' },
-    'embedded default',
-  );
-  if (!result.ok) throw new TypeError('the embedded default Configuration is invalid');
-  return result.configuration;
 }
 
 /**

@@ -30,7 +30,7 @@ export interface DriveResult {
   /** Server CPU (all threads, child processes included) during the measured window. */
   readonly serverCpuSeconds: number;
   readonly certsPerCpuSecond: number;
-  /** Load-client CPU during the measured window, all client processes together. */
+  /** Load-client CPU in the measured window, all client processes together (self-reported). */
   readonly clientCpuSeconds: number;
   readonly reusedCsrs: boolean;
 }
@@ -98,13 +98,10 @@ export async function drive(
   await Promise.all(jobs.map((j) => j.ready));
   for (const j of jobs) if (j.child.connected) j.child.send({ type: 'go' } satisfies LoadGo);
   const pid = server.process.pid as number;
-  const clientPids = jobs.map((j) => j.child.pid as number);
   await sleep(warmupMs);
   const cpu0 = cpuSeconds(pid);
-  const client0 = clientPids.reduce((s, p) => s + cpuSeconds(p), 0);
   await sleep(durationMs);
   const cpu1 = cpuSeconds(pid);
-  const client1 = clientPids.reduce((s, p) => s + cpuSeconds(p), 0);
   const reports = await Promise.all(jobs.map((j) => j.done));
   const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   const ok = reports.reduce((s, r) => s + r.ok, 0);
@@ -120,7 +117,7 @@ export async function drive(
     firstError: reports.find((r) => r.firstError)?.firstError ?? null,
     serverCpuSeconds,
     certsPerCpuSecond: serverCpuSeconds > 0 ? ok / serverCpuSeconds : NaN,
-    clientCpuSeconds: client1 - client0,
+    clientCpuSeconds: reports.reduce((s, r) => s + r.cpuSeconds, 0),
     reusedCsrs: reports.some((r) => r.reusedCsrs),
   };
 }

@@ -40,6 +40,14 @@ async function run({ job, call, requests }: Prepared): Promise<LoadReport> {
   let ok = 0;
   let errors = 0;
   let firstError: string | null = null;
+  let cpuAtWindowStart: NodeJS.CpuUsage | null = null;
+  let cpuInWindow: NodeJS.CpuUsage | null = null;
+  const cpuTimer = setTimeout(() => {
+    cpuAtWindowStart = process.cpuUsage();
+    setTimeout(() => {
+      cpuInWindow = process.cpuUsage(cpuAtWindowStart ?? undefined);
+    }, job.durationMs);
+  }, job.warmupMs);
   const slot = async (): Promise<void> => {
     while (performance.now() < end) {
       const t0 = performance.now();
@@ -58,6 +66,10 @@ async function run({ job, call, requests }: Prepared): Promise<LoadReport> {
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, slot));
+  clearTimeout(cpuTimer);
+  const started = cpuAtWindowStart as NodeJS.CpuUsage | null;
+  const cpu =
+    (cpuInWindow as NodeJS.CpuUsage | null) ?? (started ? process.cpuUsage(started) : null);
   return {
     type: 'report',
     ok,
@@ -65,6 +77,7 @@ async function run({ job, call, requests }: Prepared): Promise<LoadReport> {
     firstError,
     latenciesMs,
     windowMs: job.durationMs,
+    cpuSeconds: cpu ? (cpu.user + cpu.system) / 1e6 : NaN,
     reusedCsrs,
   };
 }
@@ -77,6 +90,7 @@ function fail(err: unknown): void {
     firstError: String(err),
     latenciesMs: [],
     windowMs: 0,
+    cpuSeconds: NaN,
     reusedCsrs: false,
   };
   process.send?.(report, () => process.exit(1));

@@ -32,6 +32,8 @@ export interface LoadReport {
   /** Latencies in ms of successful calls completed in the measured window. */
   readonly latenciesMs: number[];
   readonly windowMs: number;
+  /** This client's CPU (user + system) from the start of the window to its end. */
+  readonly cpuSeconds: number;
   /** Whether the CSR pool ran out and CSRs were reused. */
   readonly reusedCsrs: boolean;
 }

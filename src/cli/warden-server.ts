@@ -1,7 +1,11 @@
 import path from 'node:path';
 import { startFileCa } from '../ca/file-ca.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
-import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
+import {
+  createSentryServer,
+  registerIssuerReadiness,
+  type SentryServer,
+} from '../issuer/grpc/sentry-server.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
 import { createSigningPool, type SigningPool } from '../issuer/signing/signing-pool.js';
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
@@ -35,11 +39,17 @@ export interface WardenServerDependencies {
  * The composition root: wires trust material → signing pool → validators → gRPC edge,
  * health and metrics, in that order, and undoes what it started if a later step fails.
  */
-export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
+export async function startWardenServer(
+  settings: ServeSettings,
+  deps: WardenServerDependencies,
+): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   if (settings.mode !== 'standalone') {
-    throw new WardenError('ERR_CONFIG_INVALID', `--mode ${settings.mode} is not available in this build; use --mode standalone`);
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `--mode ${settings.mode} is not available in this build; use --mode standalone`,
+    );
   }
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
@@ -60,13 +70,27 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     });
     cleanups.push(() => ca.close());
 
-    const signer: SigningPool = createSigningPool({ source: ca, profile: settings.leafProfile, workers: settings.workers, clock, logger });
+    // The workers start in the background; until they are ready (and whenever nothing else is
+    // being signed) this thread signs, so the serving certificate and the first workload
+    // certificates do not wait for them (issue 7: cold start, idle latency).
+    const signer: SigningPool = createSigningPool({
+      source: ca,
+      profile: settings.leafProfile,
+      workers: settings.workers,
+      clock,
+      logger,
+      signInCallingThreadWhenIdle: true,
+    });
     cleanups.push(() => signer.close());
-    await signer.ready();
 
     const validators: ValidatorRegistry = buildValidatorRegistry(
       settings.validators,
-      builtInValidatorFactories({ caNamespace: settings.namespace, audience: settings.validatorAudience, clock, logger }),
+      builtInValidatorFactories({
+        caNamespace: settings.namespace,
+        audience: settings.validatorAudience,
+        clock,
+        logger,
+      }),
     );
     cleanups.push(() => validators.closeAll());
     await validators.startAll();
@@ -92,9 +116,15 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     const health = await startHealthServer({ readiness, ...settings.healthz });
     cleanups.push(() => health.close());
     const metricsListener = settings.metrics.enabled
-      ? await startMetricsServer({ registry: metrics.registry, listenAddress: settings.metrics.listenAddress, port: settings.metrics.port })
+      ? await startMetricsServer({
+          registry: metrics.registry,
+          listenAddress: settings.metrics.listenAddress,
+          port: settings.metrics.port,
+        })
       : null;
     if (metricsListener) cleanups.push(() => metricsListener.close());
+    // Start-up still fails (and undoes everything) if a worker cannot load the material.
+    await signer.ready();
 
     let closing: Promise<void> | null = null;
     return {

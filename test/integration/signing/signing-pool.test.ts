@@ -26,6 +26,7 @@ const PROFILE = { ttlMs: 24 * 3_600_000, skewMs: 15 * 60_000 };
 const NOW = Date.parse('2026-03-01T12:34:56.789Z');
 const SPIFFE_ID = 'spiffe://example.org/ns/default/orders';
 const CRASHING_WORKER = new URL('../../support/crashing-signing-worker.js', import.meta.url);
+const SLOW_START_WORKER = new URL('../../support/slow-start-signing-worker.js', import.meta.url);
 const floorSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
 let pkiOne: TestPki;
@@ -269,5 +270,94 @@ describe('signing pool', () => {
   it('validates the identity in the calling thread (TypeError) before anything is posted', async () => {
     const p = pool({ source: new MutableTrustSource(pkiOne.bundle), workers: 1 });
     await expect(p.sign(request('spiffe://example.org'))).rejects.toThrow(TypeError);
+  });
+
+  describe('signing in the calling thread when idle', () => {
+    it('signs a lone request in the calling thread and concurrent ones in the workers', async () => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdle: true,
+      });
+      await p.ready();
+      // Nothing in flight: the calling thread signs it, so the worker never sees it.
+      await expect(
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ).resolves.toMatchObject({ generation: 1 });
+      // The first of two concurrent requests keeps the calling thread busy; the second goes
+      // to the worker, which dies on it.
+      const [lone, crash] = await Promise.allSettled([
+        p.sign(request()),
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ]);
+      expect(lone.status).toBe('fulfilled');
+      expect(crash.status).toBe('rejected');
+      expect(((crash as PromiseRejectedResult).reason as Error).message).toBe(
+        'the signing worker stopped unexpectedly',
+      );
+    });
+
+    it('issues certificates while the workers are still starting', async () => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: SLOW_START_WORKER,
+        signInCallingThreadWhenIdle: true,
+      });
+      let ready = false;
+      void p.ready().then(() => {
+        ready = true;
+      });
+      const issued = await p.sign(request());
+      expect(ready).toBe(false);
+      await expectLeafProfile({
+        issued,
+        pki: pkiOne,
+        spkiDer: csr.spkiDer,
+        keyType: csr.keyType,
+        spiffeId: SPIFFE_ID,
+        dnsNames: [],
+        notBefore: new Date(floorSecond(NOW - PROFILE.skewMs)),
+        notAfter: new Date(floorSecond(NOW + PROFILE.ttlMs)),
+        verifyAt: new Date(NOW),
+      });
+      await p.ready();
+      expect(ready).toBe(true);
+    });
+
+    it('signs every request after a material change with the new issuer, in whichever thread', async () => {
+      const source = new MutableTrustSource(pkiOne.bundle);
+      const p = pool({ source, workers: 2, signInCallingThreadWhenIdle: true });
+      await p.ready();
+      expect((await p.sign(request())).generation).toBe(1);
+      const before = Array.from({ length: 12 }, () => p.sign(request()));
+      source.set(pkiTwo.bundle);
+      const lone = await p.sign(request());
+      const after = Array.from({ length: 12 }, () => p.sign(request()));
+      for (const issued of await Promise.all(before)) expect(issued.generation).toBe(1);
+      for (const issued of [lone, ...(await Promise.all(after))]) {
+        expect(issued.generation).toBe(2);
+        expect(akiOf(issued)).toBe(pkiTwo.issuerKeyIdHex);
+        expect(issued.certificateChainPem.endsWith(pkiTwo.issuerPem)).toBe(true);
+        expect(issued.trustAnchorsPem).toEqual([pkiTwo.rootPem.trim() + '\n']);
+      }
+    });
+
+    it('never falls back to the old issuer in the calling thread when new material cannot be loaded', async () => {
+      const source = new MutableTrustSource(pkiOne.bundle);
+      const p = pool({ source, workers: 1, signInCallingThreadWhenIdle: true });
+      await p.ready();
+      source.set(
+        trustBundleFromMaterial({
+          generation: 3,
+          anchorsPem: pkiTwo.rootPem,
+          issuerChainPem: pkiTwo.issuerPem,
+          issuerKeyPem: pkiOne.bundle.issuerKeyPem,
+        }),
+      );
+      const err = await p.sign(request()).catch((e: unknown) => e);
+      expect(isWardenError(err, 'ERR_SIGNING_FAILED')).toBe(true);
+    });
   });
 });

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { LoadGo, LoadJob, LoadReady, LoadReport, LoadTarget } from './load-protocol.js';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds, threadCpuSeconds } from './proc-stats.js';
 import { REPO_ROOT, type RunningServer } from './targets.js';
 
 export interface DriveOptions {
@@ -30,6 +30,8 @@ export interface DriveResult {
   /** Server CPU (all threads, child processes included) during the measured window. */
   readonly serverCpuSeconds: number;
   readonly certsPerCpuSecond: number;
+  /** Of serverCpuSeconds, the server's main thread (the gRPC edge, for Warden). */
+  readonly mainThreadCpuSeconds: number;
   /** Load-client CPU in the measured window, all client processes together (self-reported). */
   readonly clientCpuSeconds: number;
   readonly reusedCsrs: boolean;
@@ -100,8 +102,10 @@ export async function drive(
   const pid = server.process.pid as number;
   await sleep(warmupMs);
   const cpu0 = cpuSeconds(pid);
+  const main0 = threadCpuSeconds(pid);
   await sleep(durationMs);
   const cpu1 = cpuSeconds(pid);
+  const main1 = threadCpuSeconds(pid);
   const reports = await Promise.all(jobs.map((j) => j.done));
   const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   const ok = reports.reduce((s, r) => s + r.ok, 0);
@@ -117,6 +121,7 @@ export async function drive(
     firstError: reports.find((r) => r.firstError)?.firstError ?? null,
     serverCpuSeconds,
     certsPerCpuSecond: serverCpuSeconds > 0 ? ok / serverCpuSeconds : NaN,
+    mainThreadCpuSeconds: main1 - main0,
     clientCpuSeconds: reports.reduce((s, r) => s + r.cpuSeconds, 0),
     reusedCsrs: reports.some((r) => r.reusedCsrs),
   };

@@ -15,6 +15,7 @@ import {
   freePort,
   hasCommand,
   initWarden,
+  logProblems,
   opensslSpeed,
   startCfssl,
   startWarden,
@@ -151,6 +152,10 @@ async function main(): Promise<void> {
     }
     const wardenPeakRss = peakRssMb(warden.process.pid as number);
     await warden.stop();
+    // The server logs at info (as deployed: one audit line per certificate) into a file;
+    // anything at warn or above is shown here.
+    const problems = warden.logFile ? logProblems(warden.logFile) : [];
+    for (const line of problems.slice(0, 10)) process.stderr.write(`[warden log] ${line}\n`);
 
     let cfsslAvailable = hasCommand('cfssl');
     let cfsslPeakRss = NaN;
@@ -196,6 +201,7 @@ async function main(): Promise<void> {
       coldStartMs: coldStarts,
       idleLatencyMs: { p50: idle.p50Ms, p99: idle.p99Ms },
       wardenPeakRssMb: wardenPeakRss,
+      wardenLogProblems: problems.length,
       cfsslPeakRssMb: Number.isFinite(cfsslPeakRss) ? cfsslPeakRss : null,
       ratios: {
         throughputVsCfsslAt64: w64 && c64 ? w64.certsPerSec / c64.certsPerSec : null,
@@ -223,6 +229,8 @@ async function main(): Promise<void> {
       String(r.errors),
       fmt(r.ok > 0 ? (r.serverCpuSeconds * 1000) / r.ok : NaN, 3),
       fmt(r.certsPerCpuSecond),
+      // Go has no "main thread" doing the edge; only Warden's split is meaningful.
+      r.target === 'warden' && r.ok > 0 ? fmt((r.mainThreadCpuSeconds * 1000) / r.ok, 3) : '-',
       fmt(r.ok > 0 ? (r.clientCpuSeconds * 1000) / r.ok : NaN, 3),
     ]);
     const header = [
@@ -236,6 +244,7 @@ async function main(): Promise<void> {
       'errors',
       'CPU-s/1k',
       'certs/CPU-s',
+      'main CPU-s/1k',
       'client CPU-s/1k',
     ];
     const widths = header.map((h, i) =>

@@ -48,14 +48,16 @@ export interface SigningPoolOptions {
   /** How long close() waits for in-flight requests before terminating workers (default 10 s). */
   readonly closeTimeoutMs?: number;
   /**
-   * With workers: sign in the calling thread when nothing else is being signed (default
-   * false). A lone request then costs no thread hops (two wake-ups, ≈ 1-2 ms on an idle
+   * With workers: sign in the calling thread when the pool has had nothing in flight for
+   * this many milliseconds of `clock` time, and while no worker is ready yet (default:
+   * never). A lone request then costs no thread hops (two wake-ups, ≈ 1-2 ms on an idle
    * machine: issue 7's idle latency), and certificates can be issued while the workers are
-   * still starting (cold start). Under load every request goes to the workers. The
+   * still starting (cold start). Requests that follow each other closely, and any load, go
+   * to the workers: the calling thread (the gRPC edge) is not where signing scales. The
    * material-change invariant holds: the calling thread's issuer is replaced synchronously
    * by the change listener, like the workers' is by their ordered message.
    */
-  readonly signInCallingThreadWhenIdle?: boolean;
+  readonly signInCallingThreadWhenIdleMs?: number;
   /**
    * V8 young-generation limit of each worker isolate, in MB (default 4). Each request
    * allocates a few KB that die young; a small nursery keeps the peak RSS of the whole
@@ -122,6 +124,9 @@ export function createSigningPool(options: SigningPoolOptions): SigningPool {
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
   if (!Number.isInteger(maxQueue) || maxQueue < 1)
     throw new TypeError('maxQueue must be a positive integer');
+  const idleMs = options.signInCallingThreadWhenIdleMs;
+  if (idleMs !== undefined && !(Number.isFinite(idleMs) && idleMs >= 0))
+    throw new TypeError('signInCallingThreadWhenIdleMs must be zero or more milliseconds');
   assertLeafProfile(options.profile);
   return options.workers === 0
     ? createInThreadPool(options)
@@ -258,16 +263,19 @@ class WorkerSigningPool implements SigningPool {
   readonly #earlyDeaths: number[];
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #unsubscribe: () => void;
-  readonly #callingThreadWhenIdle: boolean;
+  /** signInCallingThreadWhenIdleMs, or null (never). */
+  readonly #callingThreadIdleMs: number | null;
   /** Chain and anchors of the current generation and of each one with requests posted. */
   readonly #pieces = new Map<number, SharedResponsePieces>();
   /** Requests posted and unanswered, per generation they were posted under. */
   readonly #postedPerGeneration = new Map<number, number>();
   #material: SigningMaterial;
-  /** The calling thread's issuer (signInCallingThreadWhenIdle), replaced on every change. */
+  /** The calling thread's issuer (signInCallingThreadWhenIdleMs), replaced on every change. */
   #localIssuer: LeafIssuer | null = null;
   #localBusy = 0;
   #inFlightTotal = 0;
+  /** Clock ms when the last request settled with nothing else in flight; null while busy. */
+  #idleSince: number | null;
   #nextId = 1;
   #flushScheduled = false;
   #nextSlot = 0;
@@ -285,7 +293,8 @@ class WorkerSigningPool implements SigningPool {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
     this.#script = options.workerScript ?? new URL('./signing-worker.js', import.meta.url);
-    this.#callingThreadWhenIdle = options.signInCallingThreadWhenIdle ?? false;
+    this.#callingThreadIdleMs = options.signInCallingThreadWhenIdleMs ?? null;
+    this.#idleSince = this.#clock.now().getTime();
     const bundle = options.source.current();
     this.#material = signingMaterialOf(bundle);
     this.#pieces.set(bundle.generation, sharedResponsePiecesOf(bundle));
@@ -313,9 +322,13 @@ class WorkerSigningPool implements SigningPool {
     } catch (err) {
       return Promise.reject(err);
     }
+    const nowMs = this.#clock.now().getTime();
     const local = this.#localIssuer;
-    if (local && this.#localBusy === 0 && this.#inFlightTotal === 0)
-      return this.#signLocally(local, request);
+    if (local && this.#localBusy === 0 && this.#callingThreadIdleMs !== null) {
+      const idle = this.#idleSince !== null && nowMs - this.#idleSince >= this.#callingThreadIdleMs;
+      if (idle || !this.#slots.some((slot) => slot?.ready && !slot.stopping))
+        return this.#signLocally(local, request, nowMs);
+    }
     const slot = this.#pickSlot();
     if (!slot)
       return Promise.reject(
@@ -329,17 +342,18 @@ class WorkerSigningPool implements SigningPool {
       );
     }
     const id = this.#nextId++;
-    slot.outgoing.add(id, request, this.#clock.now().getTime());
+    slot.outgoing.add(id, request, nowMs);
     this.#inFlightTotal++;
+    this.#idleSince = null;
     this.#scheduleFlush();
     return new Promise<IssuedCertificate>((resolve, reject) => {
       slot.inFlight.set(id, { resolve, reject, postedUnder: -1 });
     });
   }
 
-  /** Keeps the calling thread's issuer on the current material (signInCallingThreadWhenIdle). */
+  /** Keeps the calling thread's issuer on the current material (signInCallingThreadWhenIdleMs). */
   #applyLocally(bundle: TrustBundle): void {
-    if (!this.#callingThreadWhenIdle) return;
+    if (this.#callingThreadIdleMs === null) return;
     try {
       this.#localIssuer = createLeafIssuer(bundle, this.#options.profile);
     } catch {
@@ -351,13 +365,16 @@ class WorkerSigningPool implements SigningPool {
   #signLocally(
     issuer: LeafIssuer,
     request: WorkloadCertificateRequest,
+    nowMs: number,
   ): Promise<IssuedCertificate> {
     this.#localBusy++;
+    this.#idleSince = null;
     const settled = (): void => {
       this.#localBusy--;
+      this.#noteIfIdle();
       this.#onSettled?.();
     };
-    return issuer.issue(request, this.#clock.now().getTime()).then(
+    return issuer.issue(request, nowMs).then(
       (issued) => {
         settled();
         return issued;
@@ -512,12 +529,18 @@ class WorkerSigningPool implements SigningPool {
     this.#onSettled?.();
   }
 
+  #noteIfIdle(): void {
+    if (this.#inFlightTotal === 0 && this.#localBusy === 0)
+      this.#idleSince = this.#clock.now().getTime();
+  }
+
   /** Takes a request out of the books; forgets a past generation's chain with its last request. */
   #settle(slot: WorkerSlot, id: number): Pending | undefined {
     const pending = slot.inFlight.get(id);
     if (!pending) return undefined;
     slot.inFlight.delete(id);
     this.#inFlightTotal--;
+    this.#noteIfIdle();
     const generation = pending.postedUnder;
     if (generation !== -1) {
       const left = (this.#postedPerGeneration.get(generation) ?? 1) - 1;

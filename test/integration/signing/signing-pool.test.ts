@@ -273,24 +273,27 @@ describe('signing pool', () => {
   });
 
   describe('signing in the calling thread when idle', () => {
-    it('signs a lone request in the calling thread and concurrent ones in the workers', async () => {
+    const IDLE_MS = 5;
+    const crashRequest = (): ReturnType<typeof request> =>
+      request('spiffe://example.org/ns/default/crash-worker');
+
+    it('signs in the calling thread once the pool has been idle long enough, else in the workers', async () => {
+      const clock = new ManualClock(NOW);
       const p = pool({
         source: new MutableTrustSource(pkiOne.bundle),
         workers: 1,
         workerScript: CRASHING_WORKER,
-        signInCallingThreadWhenIdle: true,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
+        clock,
       });
       await p.ready();
-      // Nothing in flight: the calling thread signs it, so the worker never sees it.
-      await expect(
-        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
-      ).resolves.toMatchObject({ generation: 1 });
+      clock.advance(IDLE_MS);
+      // Idle: the calling thread signs it, so the worker never sees it.
+      await expect(p.sign(crashRequest())).resolves.toMatchObject({ generation: 1 });
+      clock.advance(IDLE_MS);
       // The first of two concurrent requests keeps the calling thread busy; the second goes
       // to the worker, which dies on it.
-      const [lone, crash] = await Promise.allSettled([
-        p.sign(request()),
-        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
-      ]);
+      const [lone, crash] = await Promise.allSettled([p.sign(request()), p.sign(crashRequest())]);
       expect(lone.status).toBe('fulfilled');
       expect(crash.status).toBe('rejected');
       expect(((crash as PromiseRejectedResult).reason as Error).message).toBe(
@@ -298,12 +301,27 @@ describe('signing pool', () => {
       );
     });
 
+    it('sends a request that closely follows another to the workers', async () => {
+      const clock = new ManualClock(NOW);
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
+        clock,
+      });
+      await p.ready();
+      clock.advance(IDLE_MS - 1);
+      const err = await p.sign(crashRequest()).catch((e: unknown) => e);
+      expect((err as Error).message).toBe('the signing worker stopped unexpectedly');
+    });
+
     it('issues certificates while the workers are still starting', async () => {
       const p = pool({
         source: new MutableTrustSource(pkiOne.bundle),
         workers: 1,
         workerScript: SLOW_START_WORKER,
-        signInCallingThreadWhenIdle: true,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
       });
       let ready = false;
       void p.ready().then(() => {
@@ -327,16 +345,20 @@ describe('signing pool', () => {
     });
 
     it('signs every request after a material change with the new issuer, in whichever thread', async () => {
+      const clock = new ManualClock(NOW);
       const source = new MutableTrustSource(pkiOne.bundle);
-      const p = pool({ source, workers: 2, signInCallingThreadWhenIdle: true });
+      const p = pool({ source, workers: 2, signInCallingThreadWhenIdleMs: IDLE_MS, clock });
       await p.ready();
+      clock.advance(IDLE_MS);
       expect((await p.sign(request())).generation).toBe(1);
       const before = Array.from({ length: 12 }, () => p.sign(request()));
       source.set(pkiTwo.bundle);
-      const lone = await p.sign(request());
-      const after = Array.from({ length: 12 }, () => p.sign(request()));
+      const afterInWorkers = Array.from({ length: 12 }, () => p.sign(request()));
       for (const issued of await Promise.all(before)) expect(issued.generation).toBe(1);
-      for (const issued of [lone, ...(await Promise.all(after))]) {
+      await Promise.all(afterInWorkers);
+      clock.advance(IDLE_MS);
+      const inCallingThread = await p.sign(request());
+      for (const issued of [inCallingThread, ...(await Promise.all(afterInWorkers))]) {
         expect(issued.generation).toBe(2);
         expect(akiOf(issued)).toBe(pkiTwo.issuerKeyIdHex);
         expect(issued.certificateChainPem.endsWith(pkiTwo.issuerPem)).toBe(true);
@@ -345,8 +367,9 @@ describe('signing pool', () => {
     });
 
     it('never falls back to the old issuer in the calling thread when new material cannot be loaded', async () => {
+      const clock = new ManualClock(NOW);
       const source = new MutableTrustSource(pkiOne.bundle);
-      const p = pool({ source, workers: 1, signInCallingThreadWhenIdle: true });
+      const p = pool({ source, workers: 1, signInCallingThreadWhenIdleMs: IDLE_MS, clock });
       await p.ready();
       source.set(
         trustBundleFromMaterial({
@@ -356,6 +379,7 @@ describe('signing pool', () => {
           issuerKeyPem: pkiOne.bundle.issuerKeyPem,
         }),
       );
+      clock.advance(IDLE_MS);
       const err = await p.sign(request()).catch((e: unknown) => e);
       expect(isWardenError(err, 'ERR_SIGNING_FAILED')).toBe(true);
     });

@@ -13,15 +13,20 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /** `warden serve`: Dapr Sentry, with its flags. */
 export const serveCommand: CliCommand = {
   name: 'serve',
-  summary: 'Run the CA (Dapr Sentry replacement): SignCertificate over gRPC/TLS, /healthz, /metrics',
+  summary:
+    'Run the CA (Dapr Sentry replacement): SignCertificate over gRPC/TLS, /healthz, /metrics',
   async run(argv, io) {
     if (wantsHelp(argv)) {
-      io.stdout.write(`Usage: warden serve [flags]\n\n${serveCommand.summary}.\n\n${formatFlagHelp(SERVE_FLAGS)}\n`);
+      io.stdout.write(
+        `Usage: warden serve [flags]\n\n${serveCommand.summary}.\n\n${formatFlagHelp(SERVE_FLAGS)}\n`,
+      );
       return 0;
     }
     const result = await validateServeInvocation(argv, readEnv(io.env));
     if (!result.ok) {
-      io.stderr.write(`warden serve: invalid settings:\n${result.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}\n`);
+      io.stderr.write(
+        `warden serve: invalid settings:\n${result.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}\n`,
+      );
       return 1;
     }
     const { settings } = result;
@@ -29,35 +34,33 @@ export const serveCommand: CliCommand = {
       io.stdout.write(`${JSON.stringify(settings, null, 2)}\n`);
       return 0;
     }
-    const logger = createLogger({ level: settings.logging.level, json: settings.logging.json, name: 'warden' });
+    const logger = createLogger({
+      level: settings.logging.level,
+      json: settings.logging.json,
+      name: 'warden',
+    });
     for (const warning of settings.warnings) logger.warn(warning);
     if (settings.insecureValidatorActive) {
-      logger.warn({ listenAddress: settings.grpc.listenAddress }, 'the insecure validator is active: any caller that reaches the gRPC port gets any identity it asks for');
+      logger.warn(
+        { listenAddress: settings.grpc.listenAddress },
+        'the insecure validator is active: any caller that reaches the gRPC port gets any identity it asks for',
+      );
     }
     let server;
     try {
       server = await startWardenServer(settings, { logger });
     } catch (err) {
-      logger.fatal({ code: isWardenError(err) ? err.code : undefined }, `start-up failed: ${describeError(err)}`);
-      io.stderr.write(`warden serve: ${isWardenError(err) ? `${err.code}: ${err.message}` : describeError(err)}\n`);
+      logger.fatal(
+        { code: isWardenError(err) ? err.code : undefined },
+        `start-up failed: ${describeError(err)}`,
+      );
+      io.stderr.write(
+        `warden serve: ${isWardenError(err) ? `${err.code}: ${err.message}` : describeError(err)}\n`,
+      );
       return 1;
     }
-    logger.info(
-      {
-        grpc: `${server.grpc.listenAddress}:${server.grpc.port}`,
-        healthz: `${server.health.address}:${server.health.port}`,
-        metrics: server.metrics ? `${server.metrics.address}:${server.metrics.port}` : 'disabled',
-        trustDomain: settings.trustDomain,
-        spiffeId: settings.sentrySpiffeId,
-        credentials: settings.credentials.directory,
-        trustMaterial: server.ca.origin,
-        validators: settings.validators,
-        workers: settings.workers,
-      },
-      'warden is serving',
-    );
     const running = server;
-    return new Promise<number>((resolve) => {
+    const stopped = new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: NodeJS.Signals): void => {
         if (stopping) return;
@@ -77,5 +80,22 @@ export const serveCommand: CliCommand = {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
+    // Logged once the signal handlers are in place: a supervisor that stops the process as
+    // soon as it reads this line gets a graceful shutdown, not the default signal action.
+    logger.info(
+      {
+        grpc: `${server.grpc.listenAddress}:${server.grpc.port}`,
+        healthz: `${server.health.address}:${server.health.port}`,
+        metrics: server.metrics ? `${server.metrics.address}:${server.metrics.port}` : 'disabled',
+        trustDomain: settings.trustDomain,
+        spiffeId: settings.sentrySpiffeId,
+        credentials: settings.credentials.directory,
+        trustMaterial: server.ca.origin,
+        validators: settings.validators,
+        workers: settings.workers,
+      },
+      'warden is serving',
+    );
+    return stopped;
   },
 };

@@ -13,8 +13,9 @@ function lines(text: string): Record<string, unknown>[] {
     .trim()
     .split('\n')
     .map((line) => {
-      const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      return rest;
+      const record = JSON.parse(line) as Record<string, unknown>;
+      delete record.time;
+      return record;
     });
 }
 

@@ -75,6 +75,27 @@ function runClient(job: LoadJob): RunningClient {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for `promise`, or kills the clients and fails after `ms`: a stuck run must not hang. */
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  clients: RunningClient[],
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      for (const c of clients) c.child.kill('SIGKILL');
+      reject(new Error(`load clients did not ${what} within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function drive(
   server: RunningServer,
   target: LoadTarget,
@@ -97,7 +118,7 @@ export async function drive(
   );
   // Every client prepares its requests and connects first; all start together, so the
   // window measured here (after the warm-up) is the one the clients count in.
-  await Promise.all(jobs.map((j) => j.ready));
+  await within(Promise.all(jobs.map((j) => j.ready)), 60_000, jobs, 'connect');
   for (const j of jobs) if (j.child.connected) j.child.send({ type: 'go' } satisfies LoadGo);
   const pid = server.process.pid as number;
   await sleep(warmupMs);
@@ -106,7 +127,7 @@ export async function drive(
   await sleep(durationMs);
   const cpu1 = cpuSeconds(pid);
   const main1 = threadCpuSeconds(pid);
-  const reports = await Promise.all(jobs.map((j) => j.done));
+  const reports = await within(Promise.all(jobs.map((j) => j.done)), 60_000, jobs, 'finish');
   const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   const ok = reports.reduce((s, r) => s + r.ok, 0);
   const serverCpuSeconds = cpu1 - cpu0;

@@ -1,6 +1,13 @@
 /** Messages between the bench orchestrator and its load-client processes. */
 export type LoadTarget =
-  | { kind: 'warden'; address: string; caPem: string; serverName: string }
+  | {
+      kind: 'warden';
+      address: string;
+      caPem: string;
+      serverName: string;
+      /** raw: bench/h2-grpc-client.ts (default); node-http2: node:http2 (a cross-check). */
+      client?: 'raw' | 'node-http2';
+    }
   | { kind: 'cfssl'; url: string };
 
 /** Orchestrator → client: the job; the client prepares, connects, then answers LoadReady. */

@@ -29,6 +29,7 @@ const { values: opts } = parseArgs({
     levels: { type: 'string', default: '1,16,64,256' },
     workers: { type: 'string', default: String(os.availableParallelism()) },
     clients: { type: 'string', default: '2' },
+    'grpc-client': { type: 'string', default: 'raw' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -37,6 +38,7 @@ const warmupMs = opts.quick ? 300 : Number(opts.warmup);
 const levels = opts.levels.split(',').map(Number);
 const workers = Number(opts.workers);
 const clientProcesses = Number(opts.clients);
+const grpcClient = opts['grpc-client'] === 'node-http2' ? 'node-http2' : 'raw';
 
 interface LevelResult extends DriveResult {
   target: 'warden' | 'cfssl';
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
       address: warden.address,
       caPem: warden.caPem,
       serverName: 'localhost',
+      client: grpcClient,
     };
     await drive(warden, wardenTarget, pools['ecdsa-p256'].slice(0, 200), 1).catch(() => undefined); // connect + JIT
     process.stderr.write('idle latency ...\n');
@@ -212,6 +215,7 @@ async function main(): Promise<void> {
         node: process.version,
         workers,
         clientProcesses,
+        grpcClient,
         durationMs,
         warmupMs,
       },

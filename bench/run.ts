@@ -152,7 +152,9 @@ async function main(): Promise<void> {
       serverName: 'localhost',
       client: grpcClient,
     };
-    await drive(warden, wardenTarget, pools['ecdsa-p256'].slice(0, 200), 1).catch(() => undefined); // connect + JIT
+    // Warm-up: connections, and a burst so the hot paths are compiled, as in a server that has
+    // seen traffic (at a few calls a second V8 never optimizes them: bench/README.md).
+    await drive(warden, wardenTarget, pools['ecdsa-p256'], 64).catch(() => undefined);
     process.stderr.write('idle latency ...\n');
     const idle = await drive(warden, wardenTarget, pools['ecdsa-p256'], 1, 20);
     for (const inFlight of levels) {
@@ -180,16 +182,18 @@ async function main(): Promise<void> {
 
     let cfsslAvailable = hasCommand('cfssl');
     let cfsslPeakRss = NaN;
+    let cfsslIdle: DriveResult | null = null;
     if (cfsslAvailable) {
       const cfssl = await startCfssl(path.join(work, 'cfssl'));
       const cfsslTarget: LoadTarget = { kind: 'cfssl', url: cfssl.url };
-      const probe = await drive(cfssl, cfsslTarget, pools['ecdsa-p256'].slice(0, 50), 1).catch(
-        () => null,
-      );
-      if (!probe || probe.errors > 0) {
+      // The same warm-up as Warden's; it also proves the baseline answers.
+      const probe = await drive(cfssl, cfsslTarget, pools['ecdsa-p256'], 64).catch(() => null);
+      if (!probe || probe.errors > 0 || probe.ok === 0) {
         process.stderr.write(`cfssl baseline unusable: ${probe?.firstError ?? 'no answer'}\n`);
         cfsslAvailable = false;
       } else {
+        process.stderr.write('cfssl idle latency ...\n');
+        cfsslIdle = await drive(cfssl, cfsslTarget, pools['ecdsa-p256'], 1, 20);
         for (const inFlight of levels) {
           process.stderr.write(`cfssl P-256 at ${inFlight} in flight ...\n`);
           results.push({
@@ -226,6 +230,7 @@ async function main(): Promise<void> {
         processCpuMs: coldStarts.map((c) => c.processCpuMs),
       },
       idleLatencyMs: { p50: idle.p50Ms, p99: idle.p99Ms },
+      cfsslIdleLatencyMs: cfsslIdle ? { p50: cfsslIdle.p50Ms, p99: cfsslIdle.p99Ms } : null,
       wardenPeakRssMb: wardenPeakRss,
       wardenLogProblems: problems.length,
       cfsslPeakRssMb: Number.isFinite(cfsslPeakRss) ? cfsslPeakRss : null,
@@ -281,7 +286,7 @@ async function main(): Promise<void> {
     const out = [
       `openssl speed ecdsap256 (1 core): ${fmt(speed.signPerSec)} sign/s, ${fmt(speed.verifyPerSec)} verify/s -> limit ${fmt(cryptoLimitPerCore)} certs/s per core`,
       `cold start to first certificate: ${coldStarts.map((c) => fmt(c.wallMs)).join(' / ')} ms wall; main-thread CPU by then ${fmt(median(coldStarts.map((c) => c.mainThreadCpuMs)))} ms (median), whole process ${fmt(median(coldStarts.map((c) => c.processCpuMs)))} ms`,
-      `idle SignCertificate p50 ${fmt(idle.p50Ms, 2)} ms, p99 ${fmt(idle.p99Ms, 2)} ms; Warden peak RSS ${fmt(wardenPeakRss, 1)} MB (workers=${workers}), cfssl ${fmt(cfsslPeakRss, 1)} MB`,
+      `idle SignCertificate p50 ${fmt(idle.p50Ms, 2)} ms, p99 ${fmt(idle.p99Ms, 2)} ms (cfssl sign p50 ${fmt(cfsslIdle?.p50Ms ?? NaN, 2)} ms, p99 ${fmt(cfsslIdle?.p99Ms ?? NaN, 2)} ms); Warden peak RSS ${fmt(wardenPeakRss, 1)} MB (workers=${workers}), cfssl ${fmt(cfsslPeakRss, 1)} MB`,
       '',
       line(header),
       ...rows.map(line),

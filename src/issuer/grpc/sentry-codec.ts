@@ -12,10 +12,24 @@
  * the contract. Client directions (request encoding, response decoding) still use
  * proto-loader (sentry-proto.ts), loaded only when used.
  */
-import type {
-  SignCertificateRequestMessage,
-  SignCertificateResponseMessage,
-} from './sentry-proto.js';
+
+/** SignCertificateRequest as decoded with SENTRY_PROTO_LOADER_OPTIONS (sentry-proto.ts). */
+export interface SignCertificateRequestMessage {
+  readonly id: string;
+  readonly token: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly certificateSigningRequest: Buffer;
+  readonly tokenValidator: number;
+  readonly jwtAudiences: readonly string[];
+}
+
+/** SignCertificateResponse as the handler fills it; JWT fields stay unset until JWT issuance exists. */
+export interface SignCertificateResponseMessage {
+  readonly workloadCertificate: Buffer;
+  readonly trustChainCertificates: readonly Buffer[];
+  readonly validUntil: { readonly seconds: number; readonly nanos: number };
+}
 
 /** protobufjs's util.recursionLimit: how deep skipped groups may nest. */
 const RECURSION_LIMIT = 100;

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { loadSync as LoadSync, Options } from '@grpc/proto-loader';
-import { decodeSignCertificateRequest, encodeSignCertificateResponse } from './sentry-codec.js';
+import {
+  decodeSignCertificateRequest,
+  encodeSignCertificateResponse,
+  type SignCertificateResponseMessage,
+} from './sentry-codec.js';
 
 /** The proto file, relative to the proto root shipped in the package. */
 export const SENTRY_PROTO_FILE = 'dapr/proto/sentry/v1/sentry.proto';
@@ -91,20 +95,7 @@ export function loadSentryServiceDefinition(protoRoot?: string): ServiceDefiniti
   return { SignCertificate: method };
 }
 
-/** SignCertificateRequest as decoded with SENTRY_PROTO_LOADER_OPTIONS. */
-export interface SignCertificateRequestMessage {
-  readonly id: string;
-  readonly token: string;
-  readonly trustDomain: string;
-  readonly namespace: string;
-  readonly certificateSigningRequest: Buffer;
-  readonly tokenValidator: number;
-  readonly jwtAudiences: readonly string[];
-}
-
-/** SignCertificateResponse as the handler fills it; JWT fields stay unset until JWT issuance exists. */
-export interface SignCertificateResponseMessage {
-  readonly workloadCertificate: Buffer;
-  readonly trustChainCertificates: readonly Buffer[];
-  readonly validUntil: { readonly seconds: number; readonly nanos: number };
-}
+export type {
+  SignCertificateRequestMessage,
+  SignCertificateResponseMessage,
+} from './sentry-codec.js';

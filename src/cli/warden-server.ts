@@ -77,10 +77,10 @@ export async function startWardenServer(
     });
     cleanups.push(() => ca.close());
 
-    // The workers start in the background; until they are ready (and after the pool has been
-    // idle a while) this thread signs, so the serving certificate and the first workload
-    // certificates do not wait for them and a lone request costs no thread hops (issue 7:
-    // cold start, idle latency).
+    // The workers start once the gRPC port is bound (on 2 cores, starting them earlier slows
+    // the way there); until they are ready, and whenever the pool has been idle a while, this
+    // thread signs: the serving certificate and the first workload certificates do not wait
+    // for them, and a lone request costs no thread hops (issue 7: cold start, idle latency).
     const signer: SigningPool = createSigningPool({
       source: ca,
       profile: settings.leafProfile,
@@ -88,6 +88,7 @@ export async function startWardenServer(
       clock,
       logger,
       signInCallingThreadWhenIdleMs: CALLING_THREAD_IDLE_MS,
+      deferWorkerStart: true,
     });
     cleanups.push(() => signer.close());
 
@@ -117,6 +118,7 @@ export async function startWardenServer(
       clock,
     });
     cleanups.push(() => grpc.close(0));
+    signer.startWorkers();
 
     const readiness = new Readiness();
     readiness.register('trust-material', () => ca.ready());

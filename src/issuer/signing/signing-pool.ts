@@ -64,11 +64,24 @@ export interface SigningPoolOptions {
    * process down (issue 7: ≤ 150 MB under load) for a little more scavenging.
    */
   readonly workerYoungGenerationMb?: number;
+  /**
+   * Start the worker threads only when startWorkers() is called, or when a request cannot be
+   * signed in the calling thread, whichever comes first (default false: at construction).
+   * Each worker's start costs ≈ 60-70 ms of CPU; on a 2-core machine, starting them while the
+   * process is still loading competes with its path to the first certificate (issue 7: cold
+   * start). With signInCallingThreadWhenIdleMs the calling thread signs until they are ready.
+   */
+  readonly deferWorkerStart?: boolean;
 }
 
 export interface SigningPool extends CertificateSigner {
-  /** Resolves when every worker has loaded the current material; rejects if one cannot. */
+  /**
+   * Resolves when every worker has loaded the current material; rejects if one cannot.
+   * With deferWorkerStart, the workers start when this is called, if they have not yet.
+   */
   ready(): Promise<void>;
+  /** Starts the worker threads now if they were deferred (idempotent). */
+  startWorkers(): void;
   /** Worker threads configured (0 = in-thread). */
   readonly workerCount: number;
 }
@@ -170,6 +183,9 @@ function createInThreadPool(options: SigningPoolOptions): SigningPool {
     workerCount: 0,
     async ready(): Promise<void> {
       if (problem) throw problem;
+    },
+    startWorkers(): void {
+      // No threads to start: this pool signs in the calling thread.
     },
     async sign(request: WorkloadCertificateRequest): Promise<IssuedCertificate> {
       if (closed) throw closedError();
@@ -274,6 +290,7 @@ class WorkerSigningPool implements SigningPool {
   #localIssuer: LeafIssuer | null = null;
   #localBusy = 0;
   #inFlightTotal = 0;
+  #started = false;
   /** Clock ms when the last request settled with nothing else in flight; null while busy. */
   #idleSince: number | null;
   #nextId = 1;
@@ -307,12 +324,19 @@ class WorkerSigningPool implements SigningPool {
     });
     // ready() may never be awaited; a rejection must not become an unhandled one.
     this.#readyPromise.catch(() => undefined);
-    for (let i = 0; i < options.workers; i++) this.#spawn(i);
+    if (!options.deferWorkerStart) this.startWorkers();
     this.#unsubscribe = options.source.onChange((bundle) => this.#onMaterialChange(bundle));
   }
 
   ready(): Promise<void> {
+    this.startWorkers();
     return this.#readyPromise;
+  }
+
+  startWorkers(): void {
+    if (this.#started || this.#closing) return;
+    this.#started = true;
+    for (let i = 0; i < this.workerCount; i++) this.#spawn(i);
   }
 
   sign(request: WorkloadCertificateRequest): Promise<IssuedCertificate> {
@@ -329,6 +353,7 @@ class WorkerSigningPool implements SigningPool {
       if (idle || !this.#slots.some((slot) => slot?.ready && !slot.stopping))
         return this.#signLocally(local, request, nowMs);
     }
+    this.startWorkers();
     const slot = this.#pickSlot();
     if (!slot)
       return Promise.reject(

@@ -384,4 +384,43 @@ describe('signing pool', () => {
       expect(isWardenError(err, 'ERR_SIGNING_FAILED')).toBe(true);
     });
   });
+
+  describe('deferred worker start', () => {
+    it('starts the workers for the first request the calling thread cannot take', async () => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdleMs: 5,
+        deferWorkerStart: true,
+      });
+      // No worker yet: the calling thread signs it, so no worker can die on it.
+      await expect(
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ).resolves.toMatchObject({ generation: 1 });
+      // The calling thread is busy with the first; the second starts the worker and dies there.
+      const [first, second] = await Promise.allSettled([
+        p.sign(request()),
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ]);
+      expect(first.status).toBe('fulfilled');
+      expect(((second as PromiseRejectedResult).reason as Error).message).toBe(
+        'the signing worker stopped unexpectedly',
+      );
+    });
+
+    it.each([
+      ['ready()', (p: SigningPool) => void p.ready()],
+      ['a request, without calling-thread signing', (p: SigningPool) => void p.sign(request())],
+    ])('starts them on %s, and the pool then signs with them', async (_name, start) => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 2,
+        deferWorkerStart: true,
+      });
+      start(p);
+      await expect(p.ready()).resolves.toBeUndefined();
+      await expect(p.sign(request())).resolves.toMatchObject({ generation: 1 });
+    });
+  });
 });

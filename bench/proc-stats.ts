@@ -2,9 +2,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-function readStat(pid: number): { utime: number; stime: number; ppid: number } | null {
+function readStat(pid: number | string): { utime: number; stime: number; ppid: number } | null {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return { ppid: Number(fields[1]), utime: Number(fields[11]), stime: Number(fields[12]) };
@@ -42,6 +42,12 @@ export function cpuSeconds(pid: number): number {
     if (stat) ticks += stat.utime + stat.stime;
   }
   return ticks / CLOCK_TICKS;
+}
+
+/** CPU seconds used so far by one thread (tid) of process pid; the main thread's tid is pid. */
+export function threadCpuSeconds(pid: number, tid: number = pid): number {
+  const stat = readStat(`${pid}/task/${tid}`);
+  return stat ? (stat.utime + stat.stime) / CLOCK_TICKS : NaN;
 }
 
 /** Peak resident set size in MB (VmHWM), summed over pid and its descendants. */

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ export interface RunningServer {
   readonly caPem: string;
   /** performance.now() when the process was spawned. */
   readonly spawnedAt: number;
+  /** The server's log file, when it writes one. */
+  readonly logFile?: string;
   stop(): Promise<void>;
 }
 
@@ -47,9 +49,28 @@ export function initWarden(dir: string): void {
   });
 }
 
-export async function startWarden(dir: string, workers: number): Promise<RunningServer> {
-  const port = await freePort();
+export interface StartWardenOptions {
+  /** Extra node options for the server process (e.g. --cpu-prof for bench/profile-server.ts). */
+  readonly nodeArgs?: readonly string[];
+  /** The gRPC port (default: a free one), so a caller can be prepared before the spawn. */
+  readonly port?: number;
+  /** Default info, as a user runs it: one audit line per certificate is part of the cost. */
+  readonly logLevel?: string;
+  /**
+   * Where the server's log (stderr) goes: a file path (default: <dir>/../warden-<port>.log),
+   * so the audit lines cost what they cost in production without flooding the bench output.
+   */
+  readonly logFile?: string;
+}
+
+export async function startWarden(
+  dir: string,
+  workers: number,
+  options: StartWardenOptions = {},
+): Promise<RunningServer> {
+  const port = options.port ?? (await freePort());
   const args = [
+    ...(options.nodeArgs ?? []),
     WARDEN_BIN,
     'serve',
     '--issuer-credentials',
@@ -65,18 +86,29 @@ export async function startWarden(dir: string, workers: number): Promise<Running
     '--workers',
     String(workers),
     '--log-level',
-    'warn',
+    options.logLevel ?? 'info',
   ];
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[warden] ${chunk.toString()}`));
+  const logFile = options.logFile ?? path.join(path.dirname(dir), `warden-${port}.log`);
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log] });
+  closeSync(log);
   return {
     process: child,
     address: `127.0.0.1:${port}`,
     caPem: readFileSync(path.join(dir, 'ca.crt'), 'utf8'),
     spawnedAt,
+    logFile,
     stop: stopper(child),
   };
+}
+
+/** Lines of a server log at warn level or above (JSON lines with a "level" field). */
+export function logProblems(logFile: string): string[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => /"level":"(warn|error|fatal)"/.test(line))
+    .filter((line) => !line.includes('the insecure validator is active'));
 }
 
 /** cfssl serve with an ECDSA P-256 CA and a 24h workload profile, as the Go baseline. */

@@ -2,7 +2,6 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { describeError, WardenError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { spiffeIdsOf } from './certificate-facts.js';
-import { generateTrustMaterial } from './generate.js';
 import type { KeyAlgorithm } from './key-algorithm.js';
 import {
   buildStatusReport,
@@ -75,6 +74,9 @@ export async function startTrustMaterialCa(
           `no trust material in ${store.describe()}`,
         );
       }
+      // Generation needs @peculiar/x509 (≈ 150 ms to load); starting with existing material
+      // never loads it (issue 7: cold start).
+      const { generateTrustMaterial } = await import('./generate.js');
       const generated = await generateTrustMaterial({
         trustDomain: options.trustDomain,
         keyAlgorithm: options.keyAlgorithm,

@@ -1,8 +1,6 @@
-// @peculiar/x509 decorates its ASN.1 classes; the metadata polyfill must load first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { KeyUsageFlag, readCaExtensions, type CaExtensions } from './ca-extensions.js';
 import { WardenError } from '../shared/errors.js';
 import { printable } from '../shared/spiffe-id.js';
 import { certificateValidity, subjectText } from './certificate-facts.js';
@@ -70,8 +68,8 @@ export function findTrustMaterialProblems(
 
 interface ParsedCertificate {
   readonly node: X509Certificate;
-  /** @peculiar/x509's view, for extensions Node does not expose (keyUsage, pathLen). */
-  readonly detail: x509.X509Certificate | null;
+  /** The extensions Node does not expose (keyUsage, pathLen), read from the DER. */
+  readonly extensions: CaExtensions;
   /** "ca.crt (O=td, CN=root)" or "issuer.crt certificate 2 (CN=intermediate)". */
   readonly label: string;
 }
@@ -159,13 +157,9 @@ function parseCertificates(pem: string, file: string, problems: string[]): Parse
       problems.push(`${where} is not a valid X.509 certificate`);
       return;
     }
-    let detail: x509.X509Certificate | null = null;
-    try {
-      detail = new x509.X509Certificate(block.der);
-    } catch {
-      // Node parsed it; the extension checks below report what they cannot read.
-    }
-    certs.push({ node, detail, label: `${where} (${printable(subjectText(node), 96)})` });
+    // Node parsed it; the extension checks below report what they cannot read.
+    const extensions = readCaExtensions(block.der);
+    certs.push({ node, extensions, label: `${where} (${printable(subjectText(node), 96)})` });
   });
   return certs;
 }
@@ -173,12 +167,12 @@ function parseCertificates(pem: string, file: string, problems: string[]): Parse
 function checkCaCertificate(cert: ParsedCertificate, now: number, problems: string[]): void {
   const { node, label } = cert;
   if (!node.ca) problems.push(`${label} is not a CA certificate (basicConstraints cA is not true)`);
-  const usage = keyUsageOf(cert);
+  const usage = cert.extensions.keyUsage;
   if (usage === 'unreadable')
     problems.push(`${label} has a keyUsage extension that cannot be read`);
   else if (usage === null)
     problems.push(`${label} has no keyUsage extension (a CA certificate needs keyCertSign)`);
-  else if ((usage & x509.KeyUsageFlags.keyCertSign) === 0)
+  else if ((usage & KeyUsageFlag.keyCertSign) === 0)
     problems.push(`${label} keyUsage does not include keyCertSign`);
   const { kind, description } = classifyKey(node.publicKey);
   if (!kind)
@@ -189,24 +183,6 @@ function checkCaCertificate(cert: ParsedCertificate, now: number, problems: stri
     problems.push(`${label} is not valid until ${notBefore.toISOString()}`);
 }
 
-function keyUsageOf(cert: ParsedCertificate): number | null | 'unreadable' {
-  if (!cert.detail) return 'unreadable';
-  try {
-    const ext = cert.detail.getExtension(x509.KeyUsagesExtension);
-    return ext ? ext.usages : null;
-  } catch {
-    return 'unreadable';
-  }
-}
-
-function pathLengthOf(cert: ParsedCertificate): number | undefined {
-  try {
-    return cert.detail?.getExtension(x509.BasicConstraintsExtension)?.pathLength;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * RFC 5280 §4.2.1.9: a CA's pathLenConstraint bounds the CA certificates that may follow
  * it. `path` is issuing certificate first, root last; the issuing certificate is followed
@@ -214,7 +190,7 @@ function pathLengthOf(cert: ParsedCertificate): number | undefined {
  */
 function checkPathLengths(path: readonly ParsedCertificate[], problems: string[]): void {
   path.forEach((cert, below) => {
-    const max = pathLengthOf(cert);
+    const max = cert.extensions.pathLength;
     if (max !== undefined && below > max) {
       problems.push(`${cert.label} has pathLen ${max} but ${below} CA certificate(s) follow it`);
     }

@@ -19,9 +19,8 @@ import { formatConfigProblem, type ConfigProblem } from '../shared/config/config
 import { loadKubernetesConfiguration } from '../shared/config/kubernetes-configuration.js';
 import {
   defaultDaprConfiguration,
-  loadDaprConfigurationFile,
   type DaprConfiguration,
-} from '../shared/config/dapr-configuration.js';
+} from '../shared/config/dapr-configuration-settings.js';
 import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
@@ -577,8 +576,11 @@ export async function loadConfigurationFromRef(
   switch (ref.kind) {
     case 'embedded':
       return defaultDaprConfiguration();
-    case 'file':
+    case 'file': {
+      // The YAML parser and schema load only when a file is given (issue 7: cold start).
+      const { loadDaprConfigurationFile } = await import('../shared/config/dapr-configuration.js');
       return loadDaprConfigurationFile(ref.path);
+    }
     case 'kubernetes':
       if (context === undefined)
         throw new TypeError('loadConfigurationFromRef needs a context for a kubernetes ref');

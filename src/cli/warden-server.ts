@@ -21,6 +21,13 @@ import { startKubernetesModeCa } from './kubernetes-mode.js';
 import type { ServeSettings } from './serve-flags.js';
 import { startTrustLifecycle, type TrustLifecycle } from './trust-lifecycle.js';
 
+/**
+ * How long the signing pool must have had nothing in flight before the gRPC thread signs a
+ * request itself. Longer than the gap between back-to-back calls of one client (≈ 0.1-0.5
+ * ms), so any sustained traffic goes to the workers.
+ */
+const CALLING_THREAD_IDLE_MS = 5;
+
 /** A running CA: what `warden serve` starts, and what integration tests start in-process. */
 export interface WardenServer {
   readonly settings: ServeSettings;
@@ -54,7 +61,10 @@ export interface WardenServerDependencies {
  * The composition root: wires trust material → signing pool → validators → gRPC edge,
  * health and metrics, in that order, and undoes what it started if a later step fails.
  */
-export async function startWardenServer(settings: ServeSettings, deps: WardenServerDependencies): Promise<WardenServer> {
+export async function startWardenServer(
+  settings: ServeSettings,
+  deps: WardenServerDependencies,
+): Promise<WardenServer> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   // Kubernetes mode: --kubeconfig or KUBECONFIG when given, else the pod's service account.
@@ -89,9 +99,20 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     });
     cleanups.push(() => ca.close());
 
-    const signer: SigningPool = createSigningPool({ source: ca, profile: settings.leafProfile, workers: settings.workers, clock, logger });
+    // The workers start once the gRPC port is bound (on 2 cores, starting them earlier slows
+    // the way there); until they are ready, and whenever the pool has been idle a while, this
+    // thread signs: the serving certificate and the first workload certificates do not wait
+    // for them, and a lone request costs no thread hops (issue 7: cold start, idle latency).
+    const signer: SigningPool = createSigningPool({
+      source: ca,
+      profile: settings.leafProfile,
+      workers: settings.workers,
+      clock,
+      logger,
+      signInCallingThreadWhenIdleMs: CALLING_THREAD_IDLE_MS,
+      deferWorkerStart: true,
+    });
     cleanups.push(() => signer.close());
-    await signer.ready();
 
     const validators: ValidatorRegistry = buildValidatorRegistry(
       settings.validators,
@@ -158,6 +179,7 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
       jwtMinter: jwt?.minter,
     });
     cleanups.push(() => grpc.close(0));
+    signer.startWorkers();
 
     const oidc =
       jwt && settings.oidc.enabled
@@ -198,9 +220,15 @@ export async function startWardenServer(settings: ServeSettings, deps: WardenSer
     const health = await startHealthServer({ readiness, ...settings.healthz });
     cleanups.push(() => health.close());
     const metricsListener = settings.metrics.enabled
-      ? await startMetricsServer({ registry: metrics.registry, listenAddress: settings.metrics.listenAddress, port: settings.metrics.port })
+      ? await startMetricsServer({
+          registry: metrics.registry,
+          listenAddress: settings.metrics.listenAddress,
+          port: settings.metrics.port,
+        })
       : null;
     if (metricsListener) cleanups.push(() => metricsListener.close());
+    // Start-up still fails (and undoes everything) if a worker cannot load the material.
+    await signer.ready();
 
     let closing: Promise<void> | null = null;
     return {

@@ -3,7 +3,9 @@ import type { MintedJwtSvids } from './jwt/jwt-svid.js';
 
 /**
  * One structured line per decision. Fields are chosen, never spread from the request, so a
- * token or CSR cannot reach the log by accident.
+ * token or CSR cannot reach the log by accident. Every record is flat (strings, numbers,
+ * null, arrays of strings), so the edge writes them through flatRecordLogger (cheaper
+ * redaction, same effect).
  */
 
 export interface IssuedAuditEntry {

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../shared/prometheus.js';
 import type { ErrorCode } from '../shared/error-codes.js';
 import { isWardenError } from '../shared/errors.js';
 

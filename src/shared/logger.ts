@@ -46,7 +46,10 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const base = options.json === false ? { name: options.name ?? 'warden' } : { name: options.name ?? 'warden', pid: process.pid };
+  const base =
+    options.json === false
+      ? { name: options.name ?? 'warden' }
+      : { name: options.name ?? 'warden', pid: process.pid };
   return pino(
     {
       level: options.level ?? 'info',
@@ -56,6 +59,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
     },
     options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+}
+
+/** The REDACTED_PATHS that can match in a flat record: the plain top-level names. */
+export const TOP_LEVEL_REDACTED_NAMES: readonly string[] = REDACTED_PATHS.filter((path) =>
+  /^[A-Za-z]+$/.test(path),
+);
+
+/**
+ * A child of `logger` for records whose values are flat (strings, numbers, booleans, null, or
+ * arrays of those), such as the audit line written for every certificate: it redacts the same
+ * names, at the top level only, which for a flat record is everything the full list can match
+ * (the `*.name` and `headers.*` paths need a nested object). Redacting with wildcard paths
+ * costs ≈ 13 µs a line, the top-level names ≈ 0.5 µs (issue 7: CPU per certificate).
+ */
+export function flatRecordLogger(logger: Logger): Logger {
+  return logger.child(
+    {},
+    { redact: { paths: [...TOP_LEVEL_REDACTED_NAMES], censor: '[REDACTED]' } },
   );
 }
 

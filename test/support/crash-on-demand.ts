@@ -4,10 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 
-parentPort?.on('message', (message: { type: string; requests?: { spiffeId: string }[] }) => {
-  if (
-    message.type === 'sign' &&
-    message.requests?.some((r) => r.spiffeId.endsWith('/crash-worker'))
-  )
+parentPort?.on('message', (message: { type: string; spiffeIds?: string[] }) => {
+  if (message.type === 'sign' && message.spiffeIds?.some((id) => id.endsWith('/crash-worker')))
     process.exit(70);
 });

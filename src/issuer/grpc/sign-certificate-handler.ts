@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { describeError, isWardenError, WardenError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { flatRecordLogger, type Logger } from '../../shared/logger.js';
 import { auditDenied, auditFailed, auditIssued } from '../audit-log.js';
 import type { CertificateSigner, IssuedCertificate } from '../certificate-signer.js';
 import type { JwtSvidMinter, MintedJwtSvids } from '../jwt/jwt-svid.js';
@@ -110,6 +110,8 @@ export function createSignCertificateHandler(
   call: ServerUnaryCall<SignCertificateRequestMessage, SignCertificateResponseMessage>,
   callback: sendUnaryData<SignCertificateResponseMessage>,
 ) => void {
+  // The audit records are flat by construction (audit-log.ts picks every field).
+  const auditLogger = flatRecordLogger(deps.logger);
   return (call, callback) => {
     const started = performance.now();
     const elapsed = (): number => (performance.now() - started) / 1000;
@@ -132,7 +134,7 @@ export function createSignCertificateHandler(
     ).then(
       (outcome) => {
         deps.metrics.signSucceeded(elapsed());
-        auditIssued(deps.logger, {
+        auditIssued(auditLogger, {
           serialHex: outcome.issued.serialHex,
           spiffeId: outcome.spiffeId,
           dnsNames: outcome.dnsNames,
@@ -148,7 +150,7 @@ export function createSignCertificateHandler(
         deps.metrics.signFailed(signFailureReason(err), elapsed());
         const answer = grpcAnswerFor(err);
         if (answer.internal) {
-          auditFailed(deps.logger, {
+          auditFailed(auditLogger, {
             code: isWardenError(err) ? err.code : null,
             detail:
               describeError(err) +
@@ -159,7 +161,7 @@ export function createSignCertificateHandler(
             peer,
           });
         } else {
-          auditDenied(deps.logger, {
+          auditDenied(auditLogger, {
             code: isWardenError(err) ? err.code : 'unknown',
             reason: isWardenError(err) ? err.message : answer.details,
             validator: validatorName,

@@ -17,11 +17,63 @@ import type {
 import { readVerifiedCsrKey } from './csr.js';
 import { createLeafTemplate, type LeafTemplate } from './leaf-template.js';
 
+/** One minted, self-checked leaf without the pieces every leaf of its generation shares. */
+export interface MintedLeaf {
+  readonly leafPem: string;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  readonly serialHex: string;
+  readonly generation: number;
+}
+
 /** Issues leaves for one trust-bundle generation at a time given by the caller. */
 export interface LeafIssuer {
   readonly generation: number;
+  /** The issuer chain PEM every response carries after the leaf (ends with a newline). */
+  readonly chainPem: string;
+  /** PEM of each trust anchor, in bundle order (frozen, shared by every response). */
+  readonly trustAnchorsPem: readonly string[];
   /** Verifies the CSR, mints, self-checks and returns the leaf; `nowMs` decides the dates. */
   issue(request: WorkloadCertificateRequest, nowMs: number): Promise<IssuedCertificate>;
+  /**
+   * issue() without the shared pieces, for a signing worker: the pool adds chainPem and
+   * trustAnchorsPem of the generation in the calling thread instead of copying them across
+   * threads with every leaf.
+   */
+  mint(request: WorkloadCertificateRequest, nowMs: number): Promise<MintedLeaf>;
+}
+
+/** What every response of one bundle carries besides its leaf. */
+export interface SharedResponsePieces {
+  /** The issuer chain PEM, ending with a newline. */
+  readonly chainPem: string;
+  /** PEM of each trust anchor, in bundle order (frozen). */
+  readonly trustAnchorsPem: readonly string[];
+}
+
+export function sharedResponsePiecesOf(bundle: TrustBundle): SharedResponsePieces {
+  return Object.freeze({
+    chainPem: bundle.issuerChainPem.endsWith('\n')
+      ? bundle.issuerChainPem
+      : `${bundle.issuerChainPem}\n`,
+    trustAnchorsPem: Object.freeze(bundle.anchors.map((cert) => cert.toString())),
+  });
+}
+
+/** The response for a minted leaf: the leaf, then the chain; the anchors as they are. */
+export function issuedCertificateOf(
+  leaf: MintedLeaf,
+  chainPem: string,
+  trustAnchorsPem: readonly string[],
+): IssuedCertificate {
+  return {
+    certificateChainPem: leaf.leafPem + chainPem,
+    trustAnchorsPem,
+    notBefore: new Date(leaf.notBeforeMs),
+    notAfter: new Date(leaf.notAfterMs),
+    serialHex: leaf.serialHex,
+    generation: leaf.generation,
+  };
 }
 
 // A DNS name in preferred name syntax (RFC 1034 §3.5 / RFC 5280 §4.2.1.6): LDH labels.
@@ -82,58 +134,59 @@ export function createLeafIssuer(bundle: TrustBundle, profile: LeafProfileOption
   const { hash } = template.scheme;
   const rsaPadding =
     template.scheme.keyType === 'RSA' ? cryptoConstants.RSA_PKCS1_PADDING : undefined;
-  const chainPem = bundle.issuerChainPem.endsWith('\n')
-    ? bundle.issuerChainPem
-    : `${bundle.issuerChainPem}\n`;
-  const trustAnchorsPem: readonly string[] = Object.freeze(
-    bundle.anchors.map((cert) => cert.toString()),
-  );
+  const { chainPem, trustAnchorsPem } = sharedResponsePiecesOf(bundle);
   const generation = bundle.generation;
+
+  async function mint(request: WorkloadCertificateRequest, nowMs: number): Promise<MintedLeaf> {
+    assertWorkloadIdentity(request);
+    const key = await readVerifiedCsrKey(request.csrPem);
+    const leaf = template.assemble(key, request, nowMs, profile);
+
+    let signature: Buffer;
+    try {
+      signature =
+        rsaPadding === undefined
+          ? cryptoSign(hash, leaf.tbsCertificate, issuerPrivateKey)
+          : cryptoSign(hash, leaf.tbsCertificate, { key: issuerPrivateKey, padding: rsaPadding });
+    } catch (err) {
+      throw new WardenError('ERR_SIGNING_FAILED', 'signing the leaf failed', { cause: err });
+    }
+    // Validate what we mint before returning it (rule 18): the signature under the issuer's
+    // public key, and a notAfter inside the chain's.
+    const selfCheck =
+      rsaPadding === undefined
+        ? cryptoVerify(hash, leaf.tbsCertificate, issuerPublicKey, signature)
+        : cryptoVerify(
+            hash,
+            leaf.tbsCertificate,
+            { key: issuerPublicKey, padding: rsaPadding },
+            signature,
+          );
+    if (!selfCheck)
+      throw new WardenError(
+        'ERR_SIGNING_FAILED',
+        'minted leaf failed its self-check (signature does not verify under the issuer certificate)',
+      );
+    if (leaf.notAfterMs > template.chainNotAfterMs)
+      throw new WardenError('ERR_SIGNING_FAILED', 'minted leaf would outlive its issuer');
+
+    const der = template.wrap(leaf.tbsCertificate, signature);
+    return {
+      leafPem: certificatePem(der),
+      notBeforeMs: leaf.notBeforeMs,
+      notAfterMs: leaf.notAfterMs,
+      serialHex: leaf.serial.toString('hex'),
+      generation,
+    };
+  }
 
   return {
     generation,
+    chainPem,
+    trustAnchorsPem,
+    mint,
     async issue(request: WorkloadCertificateRequest, nowMs: number): Promise<IssuedCertificate> {
-      assertWorkloadIdentity(request);
-      const key = await readVerifiedCsrKey(request.csrPem);
-      const leaf = template.assemble(key, request, nowMs, profile);
-
-      let signature: Buffer;
-      try {
-        signature =
-          rsaPadding === undefined
-            ? cryptoSign(hash, leaf.tbsCertificate, issuerPrivateKey)
-            : cryptoSign(hash, leaf.tbsCertificate, { key: issuerPrivateKey, padding: rsaPadding });
-      } catch (err) {
-        throw new WardenError('ERR_SIGNING_FAILED', 'signing the leaf failed', { cause: err });
-      }
-      // Validate what we mint before returning it (rule 18): the signature under the issuer's
-      // public key, and a notAfter inside the chain's.
-      const selfCheck =
-        rsaPadding === undefined
-          ? cryptoVerify(hash, leaf.tbsCertificate, issuerPublicKey, signature)
-          : cryptoVerify(
-              hash,
-              leaf.tbsCertificate,
-              { key: issuerPublicKey, padding: rsaPadding },
-              signature,
-            );
-      if (!selfCheck)
-        throw new WardenError(
-          'ERR_SIGNING_FAILED',
-          'minted leaf failed its self-check (signature does not verify under the issuer certificate)',
-        );
-      if (leaf.notAfterMs > template.chainNotAfterMs)
-        throw new WardenError('ERR_SIGNING_FAILED', 'minted leaf would outlive its issuer');
-
-      const der = template.wrap(leaf.tbsCertificate, signature);
-      return {
-        certificateChainPem: certificatePem(der) + chainPem,
-        trustAnchorsPem,
-        notBefore: new Date(leaf.notBeforeMs),
-        notAfter: new Date(leaf.notAfterMs),
-        serialHex: leaf.serial.toString('hex'),
-        generation,
-      };
+      return issuedCertificateOf(await mint(request, nowMs), chainPem, trustAnchorsPem);
     },
   };
 }

@@ -14,16 +14,19 @@ import {
   assertLeafProfile,
   assertWorkloadIdentity,
   createLeafIssuer,
+  issuedCertificateOf,
+  sharedResponsePiecesOf,
   type LeafIssuer,
+  type SharedResponsePieces,
 } from './leaf-signer.js';
 import { signingMaterialOf, type SigningMaterial } from './signing-material.js';
 import {
   fromWireError,
-  fromWireIssued,
   type FromSigningWorker,
   type SigningWorkerData,
   type ToSigningWorker,
-  type WireSignRequest,
+  type WireResults,
+  type WireSignBatch,
 } from './signing-protocol.js';
 
 export interface SigningPoolOptions {
@@ -44,16 +47,54 @@ export interface SigningPoolOptions {
   readonly workerScript?: URL;
   /** How long close() waits for in-flight requests before terminating workers (default 10 s). */
   readonly closeTimeoutMs?: number;
+  /**
+   * With workers: sign in the calling thread when the pool has had nothing in flight for
+   * this many milliseconds of `clock` time, and while no worker is ready yet (default:
+   * never). A lone request then costs no thread hops (two wake-ups, ≈ 1-2 ms on an idle
+   * machine: issue 7's idle latency), and certificates can be issued while the workers are
+   * still starting (cold start). Requests that follow each other closely, and any load, go
+   * to the workers: the calling thread (the gRPC edge) is not where signing scales. The
+   * material-change invariant holds: the calling thread's issuer is replaced synchronously
+   * by the change listener, like the workers' is by their ordered message.
+   */
+  readonly signInCallingThreadWhenIdleMs?: number;
+  /**
+   * V8 young-generation limit of each worker isolate, in MB (default 4). Each request
+   * allocates a few KB that die young; a small nursery keeps the peak RSS of the whole
+   * process down (issue 7: ≤ 150 MB under load) for a little more scavenging.
+   */
+  readonly workerYoungGenerationMb?: number;
+  /**
+   * Start the worker threads only when startWorkers() is called, or when a request cannot be
+   * signed in the calling thread, whichever comes first (default false: at construction).
+   * Each worker's start costs ≈ 60-70 ms of CPU; on a 2-core machine, starting them while the
+   * process is still loading competes with its path to the first certificate (issue 7: cold
+   * start). With signInCallingThreadWhenIdleMs the calling thread signs until they are ready.
+   */
+  readonly deferWorkerStart?: boolean;
 }
 
 export interface SigningPool extends CertificateSigner {
-  /** Resolves when every worker has loaded the current material; rejects if one cannot. */
+  /**
+   * Resolves when every worker has loaded the current material; rejects if one cannot.
+   * With deferWorkerStart, the workers start when this is called, if they have not yet.
+   */
   ready(): Promise<void>;
+  /** Starts the worker threads now if they were deferred (idempotent). */
+  startWorkers(): void;
   /** Worker threads configured (0 = in-thread). */
   readonly workerCount: number;
 }
 
 export const DEFAULT_MAX_QUEUE = 256;
+export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 4;
+
+/**
+ * Batches posted to a worker and not yet answered, at most. While a worker has this many,
+ * new requests wait in the pool and leave together when a batch comes back: under load a
+ * worker always has its next batch queued, and each message carries many requests.
+ */
+const MAX_BATCHES_IN_FLIGHT = 2;
 
 /**
  * The default for `--workers` (issue 7): one signing thread per available core. The gRPC
@@ -68,6 +109,12 @@ const MAX_RESPAWN_DELAY_MS = 5_000;
 interface Pending {
   readonly resolve: (issued: IssuedCertificate) => void;
   readonly reject: (err: Error) => void;
+  /**
+   * The material generation when the request was posted (-1 before): the worker signs it
+   * with exactly that generation, because every earlier material message precedes it in the
+   * port and every later one follows it.
+   */
+  postedUnder: number;
 }
 
 /**
@@ -90,6 +137,9 @@ export function createSigningPool(options: SigningPoolOptions): SigningPool {
   const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
   if (!Number.isInteger(maxQueue) || maxQueue < 1)
     throw new TypeError('maxQueue must be a positive integer');
+  const idleMs = options.signInCallingThreadWhenIdleMs;
+  if (idleMs !== undefined && !(Number.isFinite(idleMs) && idleMs >= 0))
+    throw new TypeError('signInCallingThreadWhenIdleMs must be zero or more milliseconds');
   assertLeafProfile(options.profile);
   return options.workers === 0
     ? createInThreadPool(options)
@@ -134,6 +184,9 @@ function createInThreadPool(options: SigningPoolOptions): SigningPool {
     async ready(): Promise<void> {
       if (problem) throw problem;
     },
+    startWorkers(): void {
+      // No threads to start: this pool signs in the calling thread.
+    },
     async sign(request: WorkloadCertificateRequest): Promise<IssuedCertificate> {
       if (closed) throw closedError();
       assertWorkloadIdentity(request);
@@ -156,8 +209,10 @@ class WorkerSlot {
   readonly index: number;
   readonly worker: Worker;
   readonly inFlight = new Map<number, Pending>();
-  /** Requests accepted this tick, posted together by the next flush. */
-  outgoing: WireSignRequest[] = [];
+  /** Requests accepted but not posted yet, as the columns of the next WireSignBatch. */
+  outgoing = new OutgoingBatch();
+  /** Batches posted and not yet complete (see MAX_BATCHES_IN_FLIGHT). */
+  batchesInFlight = 0;
   ready = false;
   /** Set when the pool terminates it on purpose (close), so exit is not a crash. */
   stopping = false;
@@ -167,6 +222,51 @@ class WorkerSlot {
     this.worker = worker;
   }
 }
+
+class OutgoingBatch {
+  readonly ids: number[] = [];
+  readonly nowMs: number[] = [];
+  readonly spiffeIds: string[] = [];
+  readonly dnsNames: (readonly string[])[] = [];
+  readonly csrs: Uint8Array[] = [];
+  csrBytes = 0;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(id: number, request: WorkloadCertificateRequest, nowMs: number): void {
+    this.ids.push(id);
+    this.nowMs.push(nowMs);
+    this.spiffeIds.push(request.spiffeId);
+    this.dnsNames.push(request.dnsNames.length === 0 ? NO_DNS_NAMES : [...request.dnsNames]);
+    this.csrs.push(request.csrPem);
+    this.csrBytes += request.csrPem.length;
+  }
+
+  /** The wire message; the CSR buffer and ends are new and transferable. */
+  toMessage(): WireSignBatch {
+    const csrBytes = new Uint8Array(this.csrBytes);
+    const csrEnds = new Uint32Array(this.csrs.length);
+    let offset = 0;
+    this.csrs.forEach((csr, i) => {
+      csrBytes.set(csr, offset);
+      offset += csr.length;
+      csrEnds[i] = offset;
+    });
+    return {
+      type: 'sign',
+      ids: this.ids,
+      nowMs: this.nowMs,
+      spiffeIds: this.spiffeIds,
+      dnsNames: this.dnsNames,
+      csrBytes,
+      csrEnds,
+    };
+  }
+}
+
+const NO_DNS_NAMES: readonly string[] = Object.freeze([]);
 
 class WorkerSigningPool implements SigningPool {
   readonly workerCount: number;
@@ -179,7 +279,20 @@ class WorkerSigningPool implements SigningPool {
   readonly #earlyDeaths: number[];
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #unsubscribe: () => void;
+  /** signInCallingThreadWhenIdleMs, or null (never). */
+  readonly #callingThreadIdleMs: number | null;
+  /** Chain and anchors of the current generation and of each one with requests posted. */
+  readonly #pieces = new Map<number, SharedResponsePieces>();
+  /** Requests posted and unanswered, per generation they were posted under. */
+  readonly #postedPerGeneration = new Map<number, number>();
   #material: SigningMaterial;
+  /** The calling thread's issuer (signInCallingThreadWhenIdleMs), replaced on every change. */
+  #localIssuer: LeafIssuer | null = null;
+  #localBusy = 0;
+  #inFlightTotal = 0;
+  #started = false;
+  /** Clock ms when the last request settled with nothing else in flight; null while busy. */
+  #idleSince: number | null;
   #nextId = 1;
   #flushScheduled = false;
   #nextSlot = 0;
@@ -197,7 +310,12 @@ class WorkerSigningPool implements SigningPool {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
     this.#script = options.workerScript ?? new URL('./signing-worker.js', import.meta.url);
-    this.#material = signingMaterialOf(options.source.current());
+    this.#callingThreadIdleMs = options.signInCallingThreadWhenIdleMs ?? null;
+    this.#idleSince = this.#clock.now().getTime();
+    const bundle = options.source.current();
+    this.#material = signingMaterialOf(bundle);
+    this.#pieces.set(bundle.generation, sharedResponsePiecesOf(bundle));
+    this.#applyLocally(bundle);
     this.#slots = new Array<WorkerSlot | null>(options.workers).fill(null);
     this.#earlyDeaths = new Array<number>(options.workers).fill(0);
     this.#pendingInitial = options.workers;
@@ -206,12 +324,19 @@ class WorkerSigningPool implements SigningPool {
     });
     // ready() may never be awaited; a rejection must not become an unhandled one.
     this.#readyPromise.catch(() => undefined);
-    for (let i = 0; i < options.workers; i++) this.#spawn(i);
+    if (!options.deferWorkerStart) this.startWorkers();
     this.#unsubscribe = options.source.onChange((bundle) => this.#onMaterialChange(bundle));
   }
 
   ready(): Promise<void> {
+    this.startWorkers();
     return this.#readyPromise;
+  }
+
+  startWorkers(): void {
+    if (this.#started || this.#closing) return;
+    this.#started = true;
+    for (let i = 0; i < this.workerCount; i++) this.#spawn(i);
   }
 
   sign(request: WorkloadCertificateRequest): Promise<IssuedCertificate> {
@@ -221,6 +346,14 @@ class WorkerSigningPool implements SigningPool {
     } catch (err) {
       return Promise.reject(err);
     }
+    const nowMs = this.#clock.now().getTime();
+    const local = this.#localIssuer;
+    if (local && this.#localBusy === 0 && this.#callingThreadIdleMs !== null) {
+      const idle = this.#idleSince !== null && nowMs - this.#idleSince >= this.#callingThreadIdleMs;
+      if (idle || !this.#slots.some((slot) => slot?.ready && !slot.stopping))
+        return this.#signLocally(local, request, nowMs);
+    }
+    this.startWorkers();
     const slot = this.#pickSlot();
     if (!slot)
       return Promise.reject(
@@ -234,42 +367,82 @@ class WorkerSigningPool implements SigningPool {
       );
     }
     const id = this.#nextId++;
-    // A copy of exactly the CSR bytes: a Buffer view would clone its whole (pooled) backing
-    // store; the copy is then transferred, not cloned again.
-    const csrPem = new Uint8Array(request.csrPem);
-    slot.outgoing.push({
-      id,
-      csrPem,
-      spiffeId: request.spiffeId,
-      dnsNames: [...request.dnsNames],
-      nowMs: this.#clock.now().getTime(),
-    });
+    slot.outgoing.add(id, request, nowMs);
+    this.#inFlightTotal++;
+    this.#idleSince = null;
     this.#scheduleFlush();
     return new Promise<IssuedCertificate>((resolve, reject) => {
-      slot.inFlight.set(id, { resolve, reject });
+      slot.inFlight.set(id, { resolve, reject, postedUnder: -1 });
     });
+  }
+
+  /** Keeps the calling thread's issuer on the current material (signInCallingThreadWhenIdleMs). */
+  #applyLocally(bundle: TrustBundle): void {
+    if (this.#callingThreadIdleMs === null) return;
+    try {
+      this.#localIssuer = createLeafIssuer(bundle, this.#options.profile);
+    } catch {
+      // Fail closed here too; the workers report (and refuse) the same material.
+      this.#localIssuer = null;
+    }
+  }
+
+  #signLocally(
+    issuer: LeafIssuer,
+    request: WorkloadCertificateRequest,
+    nowMs: number,
+  ): Promise<IssuedCertificate> {
+    this.#localBusy++;
+    this.#idleSince = null;
+    const settled = (): void => {
+      this.#localBusy--;
+      this.#noteIfIdle();
+      this.#onSettled?.();
+    };
+    return issuer.issue(request, nowMs).then(
+      (issued) => {
+        settled();
+        return issued;
+      },
+      (err: unknown) => {
+        settled();
+        throw err;
+      },
+    );
   }
 
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => this.#flush());
+    // After the current I/O phase, so every request parsed from the same reads goes in one
+    // message (a microtask flushed after each gRPC call: batches of one).
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      for (const slot of this.#slots) if (slot) this.#post(slot, false);
+    });
   }
 
-  /** Posts each worker's accumulated requests as one message (see signing-protocol.ts). */
-  #flush(): void {
-    this.#flushScheduled = false;
-    for (const slot of this.#slots) {
-      if (!slot || slot.outgoing.length === 0) continue;
-      const requests = slot.outgoing;
-      slot.outgoing = [];
-      const message: ToSigningWorker = { type: 'sign', requests };
-      // Each csrPem was made by `new Uint8Array(...)` in sign(): a plain, exact ArrayBuffer.
-      slot.worker.postMessage(
-        message,
-        requests.map((r) => r.csrPem.buffer as ArrayBuffer),
-      );
+  /** Posts a slot's accumulated requests as one message, if it may have another batch. */
+  #post(slot: WorkerSlot, force: boolean): void {
+    if (slot.outgoing.size === 0 || slot.stopping) return;
+    if (!force && slot.batchesInFlight >= MAX_BATCHES_IN_FLIGHT) return;
+    const message = slot.outgoing.toMessage();
+    slot.outgoing = new OutgoingBatch();
+    slot.batchesInFlight++;
+    const generation = this.#material.generation;
+    for (const id of message.ids) {
+      const pending = slot.inFlight.get(id);
+      if (pending) pending.postedUnder = generation;
     }
+    this.#postedPerGeneration.set(
+      generation,
+      (this.#postedPerGeneration.get(generation) ?? 0) + message.ids.length,
+    );
+    // Both are made by toMessage() over fresh, exact ArrayBuffers: transferred, not copied.
+    slot.worker.postMessage(message, [
+      message.csrBytes.buffer as ArrayBuffer,
+      message.csrEnds.buffer as ArrayBuffer,
+    ]);
   }
 
   close(): Promise<void> {
@@ -294,7 +467,13 @@ class WorkerSigningPool implements SigningPool {
       material: this.#material,
       profile: this.#options.profile,
     };
-    const worker = new Worker(this.#script, { workerData });
+    const worker = new Worker(this.#script, {
+      workerData,
+      resourceLimits: {
+        maxYoungGenerationSizeMb:
+          this.#options.workerYoungGenerationMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB,
+      },
+    });
     const slot = new WorkerSlot(index, worker);
     this.#slots[index] = slot;
     worker.on('message', (message: FromSigningWorker) => this.#onMessage(slot, message));
@@ -312,24 +491,9 @@ class WorkerSigningPool implements SigningPool {
 
   #onMessage(slot: WorkerSlot, message: FromSigningWorker): void {
     switch (message.type) {
-      case 'results': {
-        for (const outcome of message.results) {
-          const pending = slot.inFlight.get(outcome.id);
-          slot.inFlight.delete(outcome.id);
-          if (outcome.error) {
-            if (outcome.error.detail !== undefined)
-              this.#logger.error(
-                { worker: slot.index, err: outcome.error.detail },
-                'signing failed in a worker',
-              );
-            pending?.reject(fromWireError(outcome.error));
-          } else {
-            pending?.resolve(fromWireIssued(outcome.result));
-          }
-        }
-        this.#onSettled?.();
+      case 'results':
+        this.#onResults(slot, message);
         return;
-      }
       case 'material-applied': {
         if (message.error) {
           this.#logger.error(
@@ -350,14 +514,77 @@ class WorkerSigningPool implements SigningPool {
     }
   }
 
+  #onResults(slot: WorkerSlot, message: WireResults): void {
+    slot.batchesInFlight -= message.completedBatches;
+    // The next batch leaves now, before these results are handed out.
+    this.#post(slot, false);
+    const { ids, leafPems, notBeforeMs, notAfterMs, serialHex, generations } = message;
+    for (let i = 0; i < ids.length; i++) {
+      const generation = generations[i] as number;
+      const pieces = this.#pieces.get(generation);
+      const pending = this.#settle(slot, ids[i] as number);
+      if (!pending) continue;
+      if (!pieces) {
+        // Cannot happen: a generation's pieces live while requests posted under it do.
+        this.#logger.error({ worker: slot.index, generation }, 'no chain for a signed leaf');
+        pending.reject(new WardenError('ERR_SIGNING_FAILED', 'signing failed'));
+        continue;
+      }
+      pending.resolve(
+        issuedCertificateOf(
+          {
+            leafPem: leafPems[i] as string,
+            notBeforeMs: notBeforeMs[i] as number,
+            notAfterMs: notAfterMs[i] as number,
+            serialHex: serialHex[i] as string,
+            generation,
+          },
+          pieces.chainPem,
+          pieces.trustAnchorsPem,
+        ),
+      );
+    }
+    for (const { id, error } of message.failures) {
+      const pending = this.#settle(slot, id);
+      if (!pending) continue;
+      if (error.detail !== undefined)
+        this.#logger.error({ worker: slot.index, err: error.detail }, 'signing failed in a worker');
+      pending.reject(fromWireError(error));
+    }
+    this.#onSettled?.();
+  }
+
+  #noteIfIdle(): void {
+    if (this.#inFlightTotal === 0 && this.#localBusy === 0)
+      this.#idleSince = this.#clock.now().getTime();
+  }
+
+  /** Takes a request out of the books; forgets a past generation's chain with its last request. */
+  #settle(slot: WorkerSlot, id: number): Pending | undefined {
+    const pending = slot.inFlight.get(id);
+    if (!pending) return undefined;
+    slot.inFlight.delete(id);
+    this.#inFlightTotal--;
+    this.#noteIfIdle();
+    const generation = pending.postedUnder;
+    if (generation !== -1) {
+      const left = (this.#postedPerGeneration.get(generation) ?? 1) - 1;
+      if (left > 0) this.#postedPerGeneration.set(generation, left);
+      else {
+        this.#postedPerGeneration.delete(generation);
+        if (generation !== this.#material.generation) this.#pieces.delete(generation);
+      }
+    }
+    return pending;
+  }
+
   #onExit(slot: WorkerSlot, code: number): void {
     if (this.#slots[slot.index] === slot) this.#slots[slot.index] = null;
     const failure = slot.stopping
       ? closedError()
       : new WardenError('ERR_SIGNING_FAILED', 'the signing worker stopped unexpectedly');
-    for (const pending of slot.inFlight.values()) pending.reject(failure);
-    slot.inFlight.clear();
-    slot.outgoing = [];
+    for (const id of [...slot.inFlight.keys()]) this.#settle(slot, id)?.reject(failure);
+    slot.outgoing = new OutgoingBatch();
     this.#onSettled?.();
     if (slot.stopping || this.#closing) return;
 
@@ -389,9 +616,13 @@ class WorkerSigningPool implements SigningPool {
 
   #onMaterialChange(bundle: TrustBundle): void {
     // Requests accepted before the change go out first, so they keep their place before the
-    // material message in each port's order.
-    this.#flush();
+    // material message in each port's order (whatever the batch limit says).
+    for (const slot of this.#slots) if (slot) this.#post(slot, true);
+    const previous = this.#material.generation;
     this.#material = signingMaterialOf(bundle);
+    this.#pieces.set(bundle.generation, sharedResponsePiecesOf(bundle));
+    if (!this.#postedPerGeneration.has(previous)) this.#pieces.delete(previous);
+    this.#applyLocally(bundle);
     const message: ToSigningWorker = { type: 'material', material: this.#material };
     for (const slot of this.#slots) if (slot && !slot.stopping) slot.worker.postMessage(message);
   }
@@ -411,27 +642,27 @@ class WorkerSigningPool implements SigningPool {
     if (this.#pendingInitial > 0) this.#readyWaiters?.reject(closedError());
   }
 
-  #inFlightCount(): number {
-    let n = 0;
-    for (const slot of this.#slots) n += slot?.inFlight.size ?? 0;
-    return n;
+  #pendingCount(): number {
+    return this.#inFlightTotal + this.#localBusy;
   }
 
   /** Resolves when nothing is in flight, or after closeTimeoutMs (workers are then terminated). */
   #drain(): Promise<void> {
-    if (this.#inFlightCount() === 0) return Promise.resolve();
+    // Whatever waits for a batch slot goes now: nothing new will be accepted.
+    for (const slot of this.#slots) if (slot) this.#post(slot, true);
+    if (this.#pendingCount() === 0) return Promise.resolve();
     const timeoutMs = this.#options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#logger.warn(
-          { inFlight: this.#inFlightCount() },
+          { inFlight: this.#pendingCount() },
           'signing pool close timed out; stopping workers with requests in flight',
         );
         this.#onSettled = null;
         resolve();
       }, timeoutMs);
       this.#onSettled = () => {
-        if (this.#inFlightCount() > 0) return;
+        if (this.#pendingCount() > 0) return;
         clearTimeout(timer);
         this.#onSettled = null;
         resolve();

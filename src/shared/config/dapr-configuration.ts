@@ -6,6 +6,20 @@ import { parseDuration } from '../duration.js';
 import { WardenError } from '../errors.js';
 import { printable, trustDomainProblem } from '../spiffe-id.js';
 import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
+import {
+  DEFAULT_ALLOWED_CLOCK_SKEW,
+  DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
+  DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+  DEFAULT_JWKS_REQUEST_TIMEOUT,
+  DEFAULT_ISSUER_RENEWAL,
+  DEFAULT_ROOT_ROTATION,
+  DEFAULT_WORKLOAD_CERT_TTL,
+  MAX_CONFIGURATION_BYTES,
+  deepFreeze,
+  defaultDaprConfiguration,
+  type DaprConfiguration,
+  type TokenValidatorSettings,
+} from './dapr-configuration-settings.js';
 
 /**
  * Dapr's `Configuration` resource (apiVersion dapr.io/v1alpha1), the part Warden reads:
@@ -17,82 +31,26 @@ import { formatConfigProblems, type ConfigProblem } from './config-problems.js';
  * commands read the same file with this one schema.
  */
 
-export const DEFAULT_WORKLOAD_CERT_TTL = '24h';
-export const DEFAULT_ALLOWED_CLOCK_SKEW = '15m';
-export const DEFAULT_CONTROL_PLANE_TRUST_DOMAIN = 'cluster.local';
-export const DEFAULT_JWKS_MIN_REFRESH_INTERVAL = '10m';
-export const DEFAULT_JWKS_REQUEST_TIMEOUT = '30s';
-/** Largest Configuration file read (a Configuration is a few hundred bytes). */
-export const MAX_CONFIGURATION_BYTES = 1024 * 1024;
-
-/** `spec.mtls.rootRotation` (Warden addition): automatic root rotation. */
-export interface RootRotationSettings {
-  /** Automatic prepare/activate/retire when Warden holds the root key. */
-  readonly enabled: boolean;
-  /** Prepare at the root's notBefore + this fraction of its lifetime. */
-  readonly prepareAtFraction: number;
-  /** Activate at the root's notBefore + this fraction of its lifetime, once allowed. */
-  readonly activateAtFraction: number;
-  /** How long the next root is published before activation; null: workloadCertTTL + allowedClockSkew. */
-  readonly propagationWindowMs: number | null;
-}
-
-/** `spec.mtls.issuerRenewal` (Warden addition): issuer renewal under the same root. */
-export interface IssuerRenewalSettings {
-  readonly enabled: boolean;
-  /** Renew at the issuer's notBefore + this fraction of its lifetime. */
-  readonly renewAtFraction: number;
-}
-
-export const DEFAULT_ROOT_ROTATION: RootRotationSettings = Object.freeze({
-  enabled: true,
-  prepareAtFraction: 1 / 2,
-  activateAtFraction: 5 / 6,
-  propagationWindowMs: null,
-});
-
-export const DEFAULT_ISSUER_RENEWAL: IssuerRenewalSettings = Object.freeze({
-  enabled: true,
-  renewAtFraction: 2 / 3,
-});
-
-/** Options of the jwks token validator, durations in milliseconds. */
-export interface JwksValidatorSettings {
-  /** An http(s) URL, a file path, or an inline JWKS JSON document. */
-  readonly source: string;
-  /** PEM of the CA that signs the JWKS server's certificate (https sources only). */
-  readonly caCertificate: string | undefined;
-  readonly minRefreshIntervalMs: number;
-  readonly requestTimeoutMs: number;
-}
-
-export type TokenValidatorSettings =
-  | { readonly name: 'insecure' }
-  | { readonly name: 'kubernetes' }
-  | { readonly name: 'jwks'; readonly options: JwksValidatorSettings };
-
-export type TokenValidatorSettingsName = TokenValidatorSettings['name'];
-
-export interface MtlsSettings {
-  /** Informational for Warden (daprd reads it); Go's zero value when absent. */
-  readonly enabled: boolean;
-  readonly workloadCertTtlMs: number;
-  readonly allowedClockSkewMs: number;
-  readonly controlPlaneTrustDomain: string;
-  readonly sentryAddress: string | undefined;
-  /** In the order configured; names are unique. */
-  readonly tokenValidators: readonly TokenValidatorSettings[];
-  readonly rootRotation: RootRotationSettings;
-  readonly issuerRenewal: IssuerRenewalSettings;
-}
-
-export interface DaprConfiguration {
-  /** metadata.name, when given. */
-  readonly name: string | undefined;
-  /** Where it came from, for messages ("embedded default", a file path). */
-  readonly source: string;
-  readonly mtls: MtlsSettings;
-}
+export type {
+  RootRotationSettings,
+  IssuerRenewalSettings,
+  JwksValidatorSettings,
+  TokenValidatorSettings,
+  TokenValidatorSettingsName,
+  MtlsSettings,
+  DaprConfiguration,
+} from './dapr-configuration-settings.js';
+export {
+  DEFAULT_WORKLOAD_CERT_TTL,
+  DEFAULT_ALLOWED_CLOCK_SKEW,
+  DEFAULT_CONTROL_PLANE_TRUST_DOMAIN,
+  DEFAULT_JWKS_MIN_REFRESH_INTERVAL,
+  DEFAULT_JWKS_REQUEST_TIMEOUT,
+  MAX_CONFIGURATION_BYTES,
+  DEFAULT_ROOT_ROTATION,
+  DEFAULT_ISSUER_RENEWAL,
+  defaultDaprConfiguration,
+};
 
 function typeOf(input: unknown): string {
   if (input === null) return 'null';
@@ -353,14 +311,6 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
-
 /** Turns an already-parsed document (YAML/JSON object) into settings, or lists every problem. */
 export function interpretDaprConfiguration(
   document: unknown,
@@ -412,16 +362,6 @@ export function interpretDaprConfiguration(
     },
   };
   return { ok: true, configuration: deepFreeze(configuration) };
-}
-
-/** The Configuration used when none is given: every field at Dapr's default. */
-export function defaultDaprConfiguration(): DaprConfiguration {
-  const result = interpretDaprConfiguration(
-    { apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' },
-    'embedded default',
-  );
-  if (!result.ok) throw new TypeError('the embedded default Configuration is invalid');
-  return result.configuration;
 }
 
 /** Alias expansions allowed in a Configuration: it needs none; this bounds "billion laughs". */

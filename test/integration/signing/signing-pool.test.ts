@@ -26,6 +26,7 @@ const PROFILE = { ttlMs: 24 * 3_600_000, skewMs: 15 * 60_000 };
 const NOW = Date.parse('2026-03-01T12:34:56.789Z');
 const SPIFFE_ID = 'spiffe://example.org/ns/default/orders';
 const CRASHING_WORKER = new URL('../../support/crashing-signing-worker.js', import.meta.url);
+const SLOW_START_WORKER = new URL('../../support/slow-start-signing-worker.js', import.meta.url);
 const floorSecond = (ms: number): number => Math.floor(ms / 1000) * 1000;
 
 let pkiOne: TestPki;
@@ -269,5 +270,157 @@ describe('signing pool', () => {
   it('validates the identity in the calling thread (TypeError) before anything is posted', async () => {
     const p = pool({ source: new MutableTrustSource(pkiOne.bundle), workers: 1 });
     await expect(p.sign(request('spiffe://example.org'))).rejects.toThrow(TypeError);
+  });
+
+  describe('signing in the calling thread when idle', () => {
+    const IDLE_MS = 5;
+    const crashRequest = (): ReturnType<typeof request> =>
+      request('spiffe://example.org/ns/default/crash-worker');
+
+    it('signs in the calling thread once the pool has been idle long enough, else in the workers', async () => {
+      const clock = new ManualClock(NOW);
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
+        clock,
+      });
+      await p.ready();
+      clock.advance(IDLE_MS);
+      // Idle: the calling thread signs it, so the worker never sees it.
+      await expect(p.sign(crashRequest())).resolves.toMatchObject({ generation: 1 });
+      clock.advance(IDLE_MS);
+      // The first of two concurrent requests keeps the calling thread busy; the second goes
+      // to the worker, which dies on it.
+      const [lone, crash] = await Promise.allSettled([p.sign(request()), p.sign(crashRequest())]);
+      expect(lone.status).toBe('fulfilled');
+      expect(crash.status).toBe('rejected');
+      expect(((crash as PromiseRejectedResult).reason as Error).message).toBe(
+        'the signing worker stopped unexpectedly',
+      );
+    });
+
+    it('sends a request that closely follows another to the workers', async () => {
+      const clock = new ManualClock(NOW);
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
+        clock,
+      });
+      await p.ready();
+      clock.advance(IDLE_MS - 1);
+      const err = await p.sign(crashRequest()).catch((e: unknown) => e);
+      expect((err as Error).message).toBe('the signing worker stopped unexpectedly');
+    });
+
+    it('issues certificates while the workers are still starting', async () => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: SLOW_START_WORKER,
+        signInCallingThreadWhenIdleMs: IDLE_MS,
+      });
+      let ready = false;
+      void p.ready().then(() => {
+        ready = true;
+      });
+      const issued = await p.sign(request());
+      expect(ready).toBe(false);
+      await expectLeafProfile({
+        issued,
+        pki: pkiOne,
+        spkiDer: csr.spkiDer,
+        keyType: csr.keyType,
+        spiffeId: SPIFFE_ID,
+        dnsNames: [],
+        notBefore: new Date(floorSecond(NOW - PROFILE.skewMs)),
+        notAfter: new Date(floorSecond(NOW + PROFILE.ttlMs)),
+        verifyAt: new Date(NOW),
+      });
+      await p.ready();
+      expect(ready).toBe(true);
+    });
+
+    it('signs every request after a material change with the new issuer, in whichever thread', async () => {
+      const clock = new ManualClock(NOW);
+      const source = new MutableTrustSource(pkiOne.bundle);
+      const p = pool({ source, workers: 2, signInCallingThreadWhenIdleMs: IDLE_MS, clock });
+      await p.ready();
+      clock.advance(IDLE_MS);
+      expect((await p.sign(request())).generation).toBe(1);
+      const before = Array.from({ length: 12 }, () => p.sign(request()));
+      source.replace(pkiTwo.bundle);
+      const afterInWorkers = Array.from({ length: 12 }, () => p.sign(request()));
+      for (const issued of await Promise.all(before)) expect(issued.generation).toBe(1);
+      await Promise.all(afterInWorkers);
+      clock.advance(IDLE_MS);
+      const inCallingThread = await p.sign(request());
+      for (const issued of [inCallingThread, ...(await Promise.all(afterInWorkers))]) {
+        expect(issued.generation).toBe(2);
+        expect(akiOf(issued)).toBe(pkiTwo.issuerKeyIdHex);
+        expect(issued.certificateChainPem.endsWith(pkiTwo.issuerPem)).toBe(true);
+        expect(issued.trustAnchorsPem).toEqual([pkiTwo.rootPem.trim() + '\n']);
+      }
+    });
+
+    it('never falls back to the old issuer in the calling thread when new material cannot be loaded', async () => {
+      const clock = new ManualClock(NOW);
+      const source = new MutableTrustSource(pkiOne.bundle);
+      const p = pool({ source, workers: 1, signInCallingThreadWhenIdleMs: IDLE_MS, clock });
+      await p.ready();
+      source.replace(
+        trustBundleFromMaterial({
+          generation: 3,
+          anchorsPem: pkiTwo.rootPem,
+          issuerChainPem: pkiTwo.issuerPem,
+          issuerKeyPem: pkiOne.bundle.issuerKeyPem,
+        }),
+      );
+      clock.advance(IDLE_MS);
+      const err = await p.sign(request()).catch((e: unknown) => e);
+      expect(isWardenError(err, 'ERR_SIGNING_FAILED')).toBe(true);
+    });
+  });
+
+  describe('deferred worker start', () => {
+    it('starts the workers for the first request the calling thread cannot take', async () => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 1,
+        workerScript: CRASHING_WORKER,
+        signInCallingThreadWhenIdleMs: 5,
+        deferWorkerStart: true,
+      });
+      // No worker yet: the calling thread signs it, so no worker can die on it.
+      await expect(
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ).resolves.toMatchObject({ generation: 1 });
+      // The calling thread is busy with the first; the second starts the worker and dies there.
+      const [first, second] = await Promise.allSettled([
+        p.sign(request()),
+        p.sign(request('spiffe://example.org/ns/default/crash-worker')),
+      ]);
+      expect(first.status).toBe('fulfilled');
+      expect(((second as PromiseRejectedResult).reason as Error).message).toBe(
+        'the signing worker stopped unexpectedly',
+      );
+    });
+
+    it.each([
+      ['ready()', (p: SigningPool) => void p.ready()],
+      ['a request, without calling-thread signing', (p: SigningPool) => void p.sign(request())],
+    ])('starts them on %s, and the pool then signs with them', async (_name, start) => {
+      const p = pool({
+        source: new MutableTrustSource(pkiOne.bundle),
+        workers: 2,
+        deferWorkerStart: true,
+      });
+      start(p);
+      await expect(p.ready()).resolves.toBeUndefined();
+      await expect(p.sign(request())).resolves.toMatchObject({ generation: 1 });
+    });
   });
 });

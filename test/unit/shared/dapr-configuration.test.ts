@@ -6,6 +6,7 @@ import {
   DEFAULT_ISSUER_RENEWAL,
   DEFAULT_ROOT_ROTATION,
   defaultDaprConfiguration,
+  interpretDaprConfiguration,
   loadDaprConfigurationFile,
   parseDaprConfiguration,
 } from '../../../src/shared/config/dapr-configuration.js';
@@ -44,6 +45,18 @@ describe('Dapr Configuration (spec.mtls)', () => {
       },
       issuerRenewal: { enabled: true, renewAtFraction: 2 / 3 },
     });
+  });
+
+  it('builds the embedded default exactly as the schema reads an empty Configuration, frozen', () => {
+    const interpreted = interpretDaprConfiguration(
+      { apiVersion: 'dapr.io/v1alpha1', kind: 'Configuration' },
+      'embedded default',
+    );
+    expect(interpreted.ok).toBe(true);
+    const embedded = defaultDaprConfiguration();
+    expect(embedded).toStrictEqual(interpreted.ok ? interpreted.configuration : null);
+    expect(Object.isFrozen(embedded) && Object.isFrozen(embedded.mtls)).toBe(true);
+    expect(Object.isFrozen(embedded.mtls.tokenValidators)).toBe(true);
   });
 
   it('reads every field of a valid Configuration and freezes the result', () => {

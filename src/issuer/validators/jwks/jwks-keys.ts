@@ -4,7 +4,19 @@ import {
   type JsonWebKey as NodeJsonWebKey,
   type KeyObject,
 } from 'node:crypto';
-import jose from 'node-jose';
+import type JoseLibrary from 'node-jose';
+
+type NodeJose = typeof JoseLibrary;
+let nodeJose: Promise<NodeJose> | null = null;
+
+/**
+ * node-jose (with node-forge and lodash) costs ≈ 70 ms to load; only a jwks validator with EC
+ * or RSA keys needs it, so `warden serve` without one never loads it (issue 7: cold start).
+ */
+function loadNodeJose(): Promise<NodeJose> {
+  nodeJose ??= import('node-jose').then((m) => m.default);
+  return nodeJose;
+}
 
 /**
  * The verification keys of one JWKS, indexed by `kid`. Only asymmetric signing keys are kept:
@@ -107,6 +119,7 @@ function publicMembers(jwk: Record<string, unknown>): Record<string, unknown> {
 }
 
 async function makeNodeJoseKey(
+  jose: NodeJose,
   kid: string,
   jwk: Record<string, unknown>,
   algorithms: string[],
@@ -195,11 +208,13 @@ export async function buildVerificationKeySet(document: unknown): Promise<Verifi
       continue;
     }
     let key: VerificationKey;
+    // Loaded outside the try: a broken install must not read as "invalid key parameters".
+    const jose = jwk.kty === 'OKP' ? null : await loadNodeJose();
     try {
       key =
-        jwk.kty === 'OKP'
+        jose === null
           ? makeEd25519Key(jwk.kid, jwk, allowed.algorithms)
-          : await makeNodeJoseKey(jwk.kid, jwk, allowed.algorithms);
+          : await makeNodeJoseKey(jose, jwk.kid, jwk, allowed.algorithms);
     } catch {
       skipped.push(`${label}: the key parameters are invalid`);
       continue;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import { WardenError } from '../shared/errors.js';
 
 /**
@@ -57,6 +58,7 @@ export async function acquireFileLock(
   let holder: LockRecord | null = null;
   for (;;) {
     if (await tryCreate(lockPath, text)) {
+      await removeOrphanedLockTemps(lockPath);
       return { release: () => releaseLock(lockPath, record.nonce) };
     }
     const observed = await observe(lockPath);
@@ -79,25 +81,54 @@ export async function acquireFileLock(
   }
 }
 
+/**
+ * Creates the lock with its record already in it: the record is written to a private temp
+ * file, which is then hard-linked to the lock path (link fails with EEXIST exactly like
+ * O_EXCL). A holder killed at any point therefore leaves either no lock or a complete one
+ * naming a dead pid, never an empty lock that others could only break by age.
+ */
 async function tryCreate(lockPath: string, text: string): Promise<boolean> {
+  const tmpPath = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let handle: FileHandle;
   try {
-    handle = await fs.open(lockPath, 'wx', 0o600);
+    handle = await fs.open(tmpPath, 'wx', 0o600);
   } catch (err) {
-    if (errnoCode(err) === 'EEXIST') return false;
     throw ioError(`cannot create the lock ${lockPath}`, err);
   }
   try {
     await handle.writeFile(text);
     await handle.sync();
+    await handle.close();
+    try {
+      await fs.link(tmpPath, lockPath);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return false;
+      throw ioError(`cannot create the lock ${lockPath}`, err);
+    }
+    return true;
   } catch (err) {
-    // We created it, so removing it cannot hurt anyone; an empty lock would block others.
     await handle.close().catch(() => undefined);
-    await fs.rm(lockPath, { force: true });
+    if (err instanceof WardenError) throw err;
     throw ioError(`cannot write the lock ${lockPath}`, err);
+  } finally {
+    await fs.rm(tmpPath, { force: true });
   }
-  await handle.close();
-  return true;
+}
+
+/** Removes lock temp files left by processes on this host that were killed mid-create. */
+async function removeOrphanedLockTemps(lockPath: string): Promise<void> {
+  const dir = path.dirname(lockPath);
+  const prefix = `${path.basename(lockPath)}.`;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.startsWith(prefix) ? name.slice(prefix.length) : '');
+    if (match && !processExists(Number(match[1]))) await fs.rm(path.join(dir, name), { force: true });
+  }
 }
 
 async function observe(lockPath: string): Promise<Observed | null> {

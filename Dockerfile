@@ -17,7 +17,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist/src dist/src
 COPY proto proto
-RUN printf '#!/bin/sh\nexec node /app/dist/src/cli/main.js serve "$@"\n' > /sentry && chmod 0555 /sentry \
+# The node options are SERVE_NODE_OPTIONS (src/cli/serve-node-options.ts says why; a test
+# checks they match).
+RUN printf '#!/bin/sh\nexec node --max-semi-space-size=4 /app/dist/src/cli/main.js serve "$@"\n' > /sentry && chmod 0555 /sentry \
  && ln -s /app/dist/src/cli/main.js /usr/local/bin/warden
 # Non-root (the "nonroot" uid of distroless images); the root filesystem can be read-only:
 # Warden writes only to --issuer-credentials (a mounted volume) or the Kubernetes API.

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_OPTIONS } from '../src/cli/serve-node-options.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WARDEN_BIN = path.join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -70,6 +71,8 @@ export async function startWarden(
 ): Promise<RunningServer> {
   const port = options.port ?? (await freePort());
   const args = [
+    // As the image's /sentry launcher starts it.
+    ...SERVE_NODE_OPTIONS,
     ...(options.nodeArgs ?? []),
     WARDEN_BIN,
     'serve',

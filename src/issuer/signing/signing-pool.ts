@@ -127,6 +127,13 @@ interface Pending {
  * message takes the worker's issuer when its handler starts. A worker that is (re)spawned
  * later starts from the latest material. If the new material cannot be loaded the worker
  * refuses requests (ERR_SIGNING_FAILED) rather than keep signing with the old issuer.
+ * Requests still waiting in the pool for a batch slot are posted before the material
+ * message. The calling thread's issuer (signInCallingThreadWhenIdleMs) is replaced by the
+ * same listener, synchronously, and dropped if the new material cannot be loaded.
+ *
+ * Requests travel in batches (one message per event-loop turn, at most two unanswered per
+ * worker) and come back as the minted leaf only; the chain and anchors of the generation it
+ * was posted under are added here (signing-protocol.ts).
  *
  * A worker that dies fails its in-flight requests with ERR_SIGNING_FAILED and is replaced
  * (with a growing delay if replacements keep dying before they are ready).

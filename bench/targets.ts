@@ -88,6 +88,10 @@ export async function startWarden(
     String(await freePort()),
     '--workers',
     String(workers),
+    // Every load-client connects from 127.0.0.1, standing in for hundreds of sidecars that
+    // would each have their own address: the per-caller limit (64) would refuse them as one.
+    '--max-in-flight-per-caller',
+    '1024',
     '--log-level',
     options.logLevel ?? 'info',
   ];

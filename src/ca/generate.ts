@@ -17,6 +17,7 @@ import {
   isKeyAlgorithm,
   type KeyAlgorithm,
 } from './key-algorithm.js';
+import { DEFAULT_BACKDATE_MS } from './backdate.js';
 import { toPem } from './pem.js';
 import type { TrustMaterialPem } from './trust-material.js';
 import { validateTrustMaterial } from './validate.js';
@@ -32,11 +33,7 @@ const DAY_MS = 86_400_000;
 /** Dapr's default for both the root and the issuer: one year. */
 export const DEFAULT_ROOT_TTL_MS = 365 * DAY_MS;
 export const DEFAULT_ISSUER_TTL_MS = 365 * DAY_MS;
-/**
- * notBefore is set this far in the past so that peers whose clocks run a little behind
- * accept freshly minted material (Dapr's allowedClockSkew default, 15m).
- */
-export const DEFAULT_BACKDATE_MS = 15 * 60_000;
+export { DEFAULT_BACKDATE_MS };
 
 export const ROOT_COMMON_NAME = 'warden-root';
 export const ISSUER_COMMON_NAME = 'warden-issuer';

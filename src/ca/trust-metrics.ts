@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../shared/prometheus.js';
 import { certificateValidity } from './certificate-facts.js';
 import type { TrustBundle } from './trust-bundle.js';
 

@@ -1,5 +1,7 @@
-import { DEFAULT_ANCHORS_CONFIGMAP_NAME } from '../ca/kubernetes/anchors-distributor.js';
-import { DEFAULT_TRUST_BUNDLE_NAME } from '../ca/kubernetes/kubernetes-trust-store.js';
+import {
+  DEFAULT_ANCHORS_CONFIGMAP_NAME,
+  DEFAULT_TRUST_BUNDLE_NAME,
+} from '../ca/kubernetes/kubernetes-names.js';
 import type { ConfigProblem } from '../shared/config/config-problems.js';
 import type { WardenEnv } from '../shared/env.js';
 import type { FlagSpecs, ParsedFlags } from '../shared/flags.js';

@@ -5,7 +5,6 @@ import { formatFlagHelp } from '../shared/flags.js';
 import { createLogger } from '../shared/logger.js';
 import type { CliCommand } from './command.js';
 import { SERVE_FLAGS, validateServeInvocation } from './serve-flags.js';
-import { wantsHelp } from './trust-material-flags.js';
 import { startWardenServer } from './warden-server.js';
 
 /**
@@ -28,7 +27,7 @@ export const serveCommand: CliCommand = {
   summary:
     'Run the CA (Dapr Sentry replacement): SignCertificate over gRPC/TLS, /healthz, /metrics',
   async run(argv, io) {
-    if (wantsHelp(argv)) {
+    if (argv.some((a) => a === '--help' || a === '-help' || a === '-h')) {
       io.stdout.write(
         `Usage: warden serve [flags]\n\n${serveCommand.summary}.\n\n${formatFlagHelp(SERVE_FLAGS)}\n`,
       );

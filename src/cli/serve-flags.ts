@@ -16,7 +16,6 @@ import {
   type ValidatorPlan,
 } from '../issuer/validator-registry.js';
 import { formatConfigProblem, type ConfigProblem } from '../shared/config/config-problems.js';
-import { loadKubernetesConfiguration } from '../shared/config/kubernetes-configuration.js';
 import {
   defaultDaprConfiguration,
   type DaprConfiguration,
@@ -25,7 +24,6 @@ import { parseDuration } from '../shared/duration.js';
 import type { WardenEnv } from '../shared/env.js';
 import { isWardenError, WardenError } from '../shared/errors.js';
 import { parseFlags, type FlagSpecs, type ParsedFlags } from '../shared/flags.js';
-import { loadKubeConfig } from '../shared/kube-client.js';
 import { trustDomainProblem } from '../shared/spiffe-id.js';
 import { collectJwtSettings, JWT_FLAG_SPECS, type JwtSettings } from './jwt-flags.js';
 import {
@@ -581,9 +579,12 @@ export async function loadConfigurationFromRef(
       const { loadDaprConfigurationFile } = await import('../shared/config/dapr-configuration.js');
       return loadDaprConfigurationFile(ref.path);
     }
-    case 'kubernetes':
+    case 'kubernetes': {
       if (context === undefined)
         throw new TypeError('loadConfigurationFromRef needs a context for a kubernetes ref');
+      // The Kubernetes client loads only in kubernetes mode (issue 7: cold start).
+      const { loadKubernetesConfiguration } = await import('../shared/config/kubernetes-configuration.js');
+      const { loadKubeConfig } = await import('../shared/kube-client.js');
       return loadKubernetesConfiguration(ref.name, {
         kubeConfig: loadKubeConfig({
           inCluster: context.kubeconfig === undefined,
@@ -591,6 +592,7 @@ export async function loadConfigurationFromRef(
         }),
         namespace: context.namespace,
       });
+    }
   }
 }
 

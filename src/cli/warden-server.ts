@@ -3,21 +3,19 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { startFileCa } from '../ca/file-ca.js';
 import { issuerChainValidAt } from '../ca/issuer-validity.js';
 import type { TrustMaterialCa } from '../ca/trust-material-ca.js';
+// Kubernetes, JWT and OIDC modules load only when enabled (issue 7: cold start ≤ 300 ms).
 import { createSentryServer, registerIssuerReadiness, type SentryServer } from '../issuer/grpc/sentry-server.js';
-import { KubernetesJwtKeyStore } from '../ca/kubernetes/kubernetes-jwt-key-store.js';
-import { openJwtIssuance, type JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
+import type { JwtIssuance } from '../issuer/jwt/jwt-issuance.js';
 import { createSentryMetrics } from '../issuer/metrics.js';
-import { startOidcService, type OidcService } from '../issuer/oidc/oidc-service.js';
+import type { OidcService } from '../issuer/oidc/oidc-service.js';
 import { createSigningPool, type SigningPool } from '../issuer/signing/signing-pool.js';
 import { buildValidatorRegistry, type ValidatorRegistry } from '../issuer/validator-registry.js';
 import { builtInValidatorFactories } from '../issuer/validators/validator-factories.js';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { loadKubeConfig } from '../shared/kube-client.js';
 import { Readiness, startHealthServer } from '../shared/health-server.js';
 import type { HttpListener } from '../shared/http-listener.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer } from '../shared/metrics-server.js';
-import { startKubernetesModeCa } from './kubernetes-mode.js';
 import type { ServeSettings } from './serve-flags.js';
 import { startTrustLifecycle, type TrustLifecycle } from './trust-lifecycle.js';
 
@@ -70,7 +68,7 @@ export async function startWardenServer(
   // Kubernetes mode: --kubeconfig or KUBECONFIG when given, else the pod's service account.
   const kubeConfig =
     settings.mode === 'kubernetes'
-      ? (deps.kubeConfig ?? loadKubeConfig({ inCluster: settings.kubeconfig === undefined, kubeconfigEnv: settings.kubeconfig }))
+      ? (deps.kubeConfig ?? (await import('../shared/kube-client.js')).loadKubeConfig({ inCluster: settings.kubeconfig === undefined, kubeconfigEnv: settings.kubeconfig }))
       : undefined;
   const cleanups: Array<() => Promise<unknown>> = [];
   const undo = async (): Promise<void> => {
@@ -80,7 +78,7 @@ export async function startWardenServer(
     const metrics = createSentryMetrics();
     const ca =
       kubeConfig !== undefined
-        ? await startKubernetesModeCa(settings, { kubeConfig, clock, logger, registry: metrics.registry })
+        ? await (await import('./kubernetes-mode.js')).startKubernetesModeCa(settings, { kubeConfig, clock, logger, registry: metrics.registry })
         : await startFileCa({
       credentialsDir: settings.credentials.directory,
       caFilename: path.basename(settings.credentials.caFile),
@@ -129,11 +127,11 @@ export async function startWardenServer(
     await validators.startAll();
 
     const jwt = settings.jwt.enabled
-      ? await openJwtIssuance({
+      ? await (await import('../issuer/jwt/jwt-issuance.js')).openJwtIssuance({
           // Kubernetes mode: in the trust Secret, so that every replica signs with one key.
           store:
             kubeConfig !== undefined
-              ? new KubernetesJwtKeyStore({
+              ? new (await import('../ca/kubernetes/kubernetes-jwt-key-store.js')).KubernetesJwtKeyStore({
                   kubeConfig,
                   namespace: settings.namespace,
                   name: settings.kubernetes.trustBundleName,
@@ -183,7 +181,7 @@ export async function startWardenServer(
 
     const oidc =
       jwt && settings.oidc.enabled
-        ? await startOidcService({
+        ? await (await import('../issuer/oidc/oidc-service.js')).startOidcService({
             ...settings.oidc,
             issuer: settings.jwt.issuer,
             keys: jwt.keys,

@@ -50,7 +50,8 @@ import { MANAGED_BY_LABEL, MANAGED_BY_WARDEN } from './kubernetes-trust-store.js
  *   decision).
  */
 
-export const DEFAULT_ANCHORS_CONFIGMAP_NAME = 'dapr-root-ca.crt';
+import { DEFAULT_ANCHORS_CONFIGMAP_NAME } from './kubernetes-names.js';
+export { DEFAULT_ANCHORS_CONFIGMAP_NAME };
 export const ANCHORS_CONFIGMAP_KEY = 'ca.crt';
 
 export interface AnchorsDistributorOptions {

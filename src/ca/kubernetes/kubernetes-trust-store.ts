@@ -69,7 +69,8 @@ import { MAX_TRUST_FILE_BYTES } from '../validate.js';
  * ConfigMap seen with new anchors is always followed by a Secret read that has them.
  */
 
-export const DEFAULT_TRUST_BUNDLE_NAME = 'dapr-trust-bundle';
+import { DEFAULT_TRUST_BUNDLE_NAME } from './kubernetes-names.js';
+export { DEFAULT_TRUST_BUNDLE_NAME };
 /** SHA-256 (hex) of the ca.crt Warden last wrote into the trust-bundle ConfigMap. */
 export const ANCHORS_SHA256_ANNOTATION = 'warden.dapr.io/anchors-sha256';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

@@ -1,7 +1,7 @@
 import {
   defaultDaprConfiguration,
   type MtlsSettings,
-} from '../../shared/config/dapr-configuration.js';
+} from '../../shared/config/dapr-configuration-settings.js';
 import type { RotationState } from './rotation-state.js';
 
 /**

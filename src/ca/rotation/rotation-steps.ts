@@ -3,12 +3,9 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import { WardenError } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { spiffeIdsOf } from '../certificate-facts.js';
-import {
-  DEFAULT_BACKDATE_MS,
-  generateIssuer,
-  generateTrustMaterial,
-  type CaCredential,
-} from '../generate.js';
+import { DEFAULT_BACKDATE_MS } from '../backdate.js';
+import type * as Generate from '../generate.js';
+import type { CaCredential } from '../generate.js';
 import { classifyKey, isKeyAlgorithm, type KeyAlgorithm } from '../key-algorithm.js';
 import type { StoredTrust, TrustMaterialStore } from '../trust-store.js';
 import {
@@ -24,6 +21,14 @@ import {
 import { issuerRenewalAt, type RotationPolicy } from './rotation-policy.js';
 import type { RotationState, RotationStep } from './rotation-state.js';
 import { certificatePem, inspectRotation, validityOf, type RotationView } from './rotation-view.js';
+
+/**
+ * Certificate generation (@peculiar/x509) loads when a step first mints something, not when
+ * `warden serve` starts its rotation driver (issue 7: cold start).
+ */
+function loadGenerate(): Promise<typeof Generate> {
+  return import('../generate.js');
+}
 
 /** What every rotation step works on. */
 export interface RotationContext {
@@ -109,7 +114,7 @@ export function activateRotation(
       if (renewAt !== null && now >= renewAt) {
         // Check first that the step is allowed, so a refused step mints nothing.
         planActivate(view, context.policy, now, options);
-        freshIssuer = await generateIssuer(
+        freshIssuer = await (await loadGenerate()).generateIssuer(
           { certificatePem: certificatePem(slot.root), privateKeyPem: slot.rootKeyPem },
           { ...issuerMinting(view, slot.issuer, slot.root, context), clock: fixed(now) },
         );
@@ -160,7 +165,7 @@ export function renewIssuer(
             : `the issuer ${view.issuer.fingerprint256} is not due for renewal until ${dueAt.toISOString()}`,
       };
     }
-    const issuer = await generateIssuer(
+    const issuer = await (await loadGenerate()).generateIssuer(
       { certificatePem: certificatePem(view.activeRoot), privateKeyPem: view.rootKeyPem },
       { ...issuerMinting(view, view.issuer, view.activeRoot, context), clock: fixed(now) },
     );
@@ -241,7 +246,7 @@ async function mintNext(
   const rootTtlMs = context.minting?.rootTtlMs ?? lifetimeMs(view.activeRoot);
   // An issuer that lives as long as its root keeps doing so under the next root.
   const issuerOptions = issuerMinting(view, view.issuer, view.activeRoot, context, rootTtlMs);
-  const generated = await generateTrustMaterial({ ...issuerOptions, rootTtlMs, clock: fixed(now) });
+  const generated = await (await loadGenerate()).generateTrustMaterial({ ...issuerOptions, rootTtlMs, clock: fixed(now) });
   return {
     rootPem: generated.root.certificatePem,
     rootKeyPem: generated.root.privateKeyPem,

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { ValidatorFactories } from '../validator-registry.js';
 import { createInsecureValidator } from './insecure/insecure-validator.js';
 import { createJwksValidator } from './jwks/jwks-validator.js';
-import { createKubernetesValidator } from './kubernetes/kubernetes-validator.js';
+import { lazyValidator } from './lazy-validator.js';
 
 export interface BuiltInValidatorOptions {
   /** The CA's namespace (env NAMESPACE). */
@@ -43,14 +43,17 @@ export function builtInValidatorFactories(options: BuiltInValidatorOptions): Val
           'the kubernetes token validator needs --mode kubernetes (a Kubernetes API to ask)',
         );
       }
-      return createKubernetesValidator({
-        kubeConfig,
-        caNamespace: options.caNamespace,
-        audience: options.audience,
-        controlPlaneTrustDomain: options.controlPlaneTrustDomain,
-        clock: options.clock,
-        logger: options.logger,
-      });
+      const controlPlaneTrustDomain = options.controlPlaneTrustDomain;
+      return lazyValidator('kubernetes', async () =>
+        (await import('./kubernetes/kubernetes-validator.js')).createKubernetesValidator({
+          kubeConfig,
+          caNamespace: options.caNamespace,
+          audience: options.audience,
+          controlPlaneTrustDomain,
+          clock: options.clock,
+          logger: options.logger,
+        }),
+      );
     },
   };
 }
